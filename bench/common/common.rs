@@ -1,0 +1,79 @@
+//! Helpers shared by every Rust benchmark binary (tokio, may, gort).
+//! Included with `#[path = "../../common/common.rs"] mod common;` so the
+//! separate Cargo projects need no shared crate.
+//!
+//! Command line of every benchmark binary (Go's too):
+//!     <binary> <workload> [n]
+//! It prints exactly one line `RESULT <number>` on stdout.
+//! Exit codes: 0 ok, 2 usage error, 3 workload not implemented (shown as "n/a").
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+/// Number of goroutines for spawn / memory.
+pub const N_GOROUTINES: usize = 1_000_000;
+/// Yields per goroutine in gosched (two goroutines).
+pub const N_YIELDS: usize = 1_000_000;
+
+/// Parsed command line: workload name and an optional size override.
+pub struct Args {
+    pub workload: String,
+    pub n: Option<usize>,
+}
+
+pub fn args() -> Args {
+    let mut it = std::env::args().skip(1);
+    let workload = match it.next() {
+        Some(w) => w,
+        None => {
+            eprintln!("usage: <binary> <workload> [n]");
+            std::process::exit(2);
+        }
+    };
+    let n = it.next().map(|s| {
+        s.replace('_', "").parse::<usize>().unwrap_or_else(|_| {
+            eprintln!("bad n: {s}");
+            std::process::exit(2)
+        })
+    });
+    Args { workload, n }
+}
+
+/// Called for a workload this runtime does not implement.
+pub fn not_implemented(workload: &str) -> ! {
+    eprintln!("workload not implemented: {workload}");
+    std::process::exit(3)
+}
+
+/// VmRSS + VmPTE of this process in kB, from /proc/self/status.
+pub fn rss_pte_kb() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let mut total = 0;
+    for line in status.lines() {
+        if line.starts_with("VmRSS:") || line.starts_with("VmPTE:") {
+            let kb: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|v| v.parse().ok())
+                .expect("parse /proc/self/status");
+            total += kb;
+        }
+    }
+    total
+}
+
+/// Bytes per goroutine from two `rss_pte_kb` readings.
+pub fn bytes_per(before_kb: u64, after_kb: u64, n: usize) -> f64 {
+    (after_kb as f64 - before_kb as f64) * 1024.0 / n as f64
+}
+
+/// Nanoseconds per operation.
+pub fn ns_per(elapsed: Duration, ops: usize) -> f64 {
+    elapsed.as_nanos() as f64 / ops as f64
+}
+
+/// Prints the single result line the harness parses.
+pub fn report(value: f64) {
+    println!("RESULT {value:.2}");
+}

@@ -1,0 +1,153 @@
+//! Context switching for x86_64 (System V ABI).
+//!
+//! Two primitives, written in assembly with CFI so that unwinders and debuggers can walk a
+//! goroutine stack:
+//!
+//! * [`switch`] saves the callee-saved state of the running context on its own stack, stores the
+//!   stack pointer through `save`, loads `load` as the new stack pointer and restores the state
+//!   saved there. To the caller it looks like an ordinary function call that returns when some
+//!   other context switches back, with the `arg` that context passed.
+//! * [`init_stack`] lays out a fresh stack so that the first `switch` to it "returns" into
+//!   `gort_trampoline`, which calls `entry(data)`. `entry` must never return.
+//!
+//! The saved-state layout (must match between `gort_switch` and `init_stack`), highest address
+//! first. `sp` is the value stored through `save`:
+//!
+//! ```text
+//!   suspended stack                  fresh stack (init_stack)
+//!   +----------------------+         +----------------------+  <- top (16-aligned)
+//!   | caller's frames ...  |         | 0 (padding)          |  top-8
+//!   |                      |         | 0 (fake return addr) |  top-16 (rsp in the trampoline)
+//!   | return address       |         | gort_trampoline      |  top-24 (`ret` target)
+//!   | rbp                  |         | rbp = 0              |  top-32
+//!   | rbx                  |         | rbx = 0              |  top-40
+//!   | r12                  |         | r12 = entry          |  top-48
+//!   | r13                  |         | r13 = data           |  top-56
+//!   | r14                  |         | r14 = 0              |  top-64
+//!   | r15                  |         | r15 = 0              |  top-72
+//!   | mxcsr | x87 cw       |  <- sp  | mxcsr | x87 cw       |  top-80 <- sp
+//!   +----------------------+         +----------------------+
+//! ```
+//!
+//! MXCSR and the x87 control word are callee-saved in the System V ABI, so they travel with the
+//! context. All other registers are caller-saved and the compiler has already spilled them.
+
+use core::arch::global_asm;
+
+// The assembly. Every instruction is commented; the CFI directives describe where the caller's
+// registers live at each point so that a backtrace taken inside `gort_switch` (for example of a
+// parked goroutine) can continue into the goroutine's frames.
+global_asm!(
+    ".text",
+    ".globl gort_switch",
+    ".type gort_switch,@function",
+    ".p2align 4",
+    "gort_switch:",
+    ".cfi_startproc",
+    // rdi = save (*mut *mut u8), rsi = load (*mut u8), rdx = arg (usize)
+    "push rbp",                     // save callee-saved registers on the current stack
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset rbp, -16",
+    "push rbx",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset rbx, -24",
+    "push r12",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset r12, -32",
+    "push r13",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset r13, -40",
+    "push r14",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset r14, -48",
+    "push r15",
+    ".cfi_adjust_cfa_offset 8",
+    ".cfi_offset r15, -56",
+    "sub rsp, 8",                   // room for MXCSR and the x87 control word
+    ".cfi_adjust_cfa_offset 8",
+    "stmxcsr [rsp]",                // save MXCSR (4 bytes)
+    "fnstcw [rsp + 4]",             // save the x87 control word (2 bytes)
+    "mov [rdi], rsp",               // *save = sp: this context is now suspended
+    "mov rsp, rsi",                 // switch to the other context's stack
+    "ldmxcsr [rsp]",                // restore its MXCSR
+    "fldcw [rsp + 4]",              // restore its x87 control word
+    "add rsp, 8",
+    ".cfi_adjust_cfa_offset -8",
+    "pop r15",                      // restore its callee-saved registers
+    ".cfi_adjust_cfa_offset -8",
+    "pop r14",
+    ".cfi_adjust_cfa_offset -8",
+    "pop r13",
+    ".cfi_adjust_cfa_offset -8",
+    "pop r12",
+    ".cfi_adjust_cfa_offset -8",
+    "pop rbx",
+    ".cfi_adjust_cfa_offset -8",
+    "pop rbp",
+    ".cfi_adjust_cfa_offset -8",
+    "mov rax, rdx",                 // hand `arg` over as the return value
+    "ret",                          // resume it (or enter gort_trampoline on a fresh stack)
+    ".cfi_endproc",
+    ".size gort_switch, .-gort_switch",
+    "",
+    ".globl gort_trampoline",
+    ".type gort_trampoline,@function",
+    ".p2align 4",
+    "gort_trampoline:",
+    ".cfi_startproc",
+    ".cfi_undefined rip",           // the bottom of a goroutine stack: unwinders stop here
+    "mov rdi, r13",                 // first argument: data
+    "call r12",                     // entry(data); rsp is 16-aligned here (see init_stack)
+    "ud2",                          // entry never returns
+    ".cfi_endproc",
+    ".size gort_trampoline, .-gort_trampoline",
+);
+
+extern "sysv64" {
+    fn gort_switch(save: *mut *mut u8, load: *mut u8, arg: usize) -> usize;
+    fn gort_trampoline();
+}
+
+/// Size in bytes of the frame [`init_stack`] writes.
+#[allow(dead_code)] // documents the layout; checked in tests
+pub const INIT_FRAME: usize = 80;
+
+/// Suspends the current context and resumes the one whose stack pointer is `load`.
+///
+/// Returns the `arg` passed by whichever context later switches back to this one.
+///
+/// # Safety
+/// `save` must be valid for a write. `load` must be a stack pointer stored by an earlier
+/// `switch` (of a context that has not been resumed since) or returned by [`init_stack`], on a
+/// stack that stays mapped while that context runs.
+#[inline(always)]
+pub unsafe fn switch(save: *mut *mut u8, load: *mut u8, arg: usize) -> usize {
+    // SAFETY: forwarded contract; gort_switch follows the sysv64 ABI and preserves every
+    // callee-saved register across the switch.
+    unsafe { gort_switch(save, load, arg) }
+}
+
+/// Writes the initial frame at the top of a fresh stack and returns its stack pointer.
+///
+/// # Safety
+/// `top` must be the 16-byte-aligned, exclusive upper end of writable memory with at least
+/// [`INIT_FRAME`] bytes below it. `entry` must never return.
+pub unsafe fn init_stack(top: *mut u8, entry: unsafe extern "sysv64" fn(usize) -> !, data: usize) -> *mut u8 {
+    debug_assert_eq!(top as usize % 16, 0);
+    let top = top as *mut u64;
+    // SAFETY: the caller guarantees INIT_FRAME writable bytes below `top`.
+    unsafe {
+        top.sub(1).write(0); // padding
+        top.sub(2).write(0); // fake return address seen by the trampoline's frame
+        top.sub(3).write(gort_trampoline as *const () as usize as u64); // `ret` target
+        top.sub(4).write(0); // rbp
+        top.sub(5).write(0); // rbx
+        top.sub(6).write(entry as *const () as usize as u64); // r12
+        top.sub(7).write(data as u64); // r13
+        top.sub(8).write(0); // r14
+        top.sub(9).write(0); // r15
+        // MXCSR default (all exceptions masked, round to nearest) | x87 control word default.
+        top.sub(10).write(0x1F80 | (0x037F << 32));
+        top.sub(10) as *mut u8
+    }
+}

@@ -1,0 +1,40 @@
+//! Diagnostics: goroutine headers in Go's format, and fatal errors.
+//!
+//! Go prints `goroutine 7 "name" [chan receive, 2 minutes]:` then a backtrace and
+//! `created by ...`. Here the current goroutine gets a symbolised backtrace; other goroutines
+//! get their state and creation site (walking a parked goroutine's saved stack comes later).
+
+use crate::sched::g::{self, G};
+use std::sync::atomic::Ordering::*;
+
+/// `goroutine N "name" [state]:` for the *current* goroutine (its name is safe to read).
+pub fn header(me: &G, state: &str) -> String {
+    let id = me.id.load(Relaxed);
+    // SAFETY: `me` is the running goroutine: we are its holder.
+    match unsafe { me.ctx() }.name.as_deref() {
+        Some(n) => format!("goroutine {id} {n:?} [{state}]:"),
+        None => format!("goroutine {id} [{state}]:"),
+    }
+}
+
+/// A block for another goroutine, or None if the G is not a live goroutine.
+pub fn describe(gp: &G) -> Option<String> {
+    let state = match gp.state() {
+        g::RUNNABLE => "runnable",
+        g::RUNNING => "running",
+        g::WAITING => "waiting",
+        _ => return None,
+    };
+    let id = gp.id.load(Relaxed);
+    let mut s = format!("goroutine {id} [{state}]:\n");
+    if let Some(loc) = gp.created_by() {
+        s.push_str(&format!("created by {}:{}:{}\n", loc.file(), loc.line(), loc.column()));
+    }
+    Some(s)
+}
+
+/// Prints `fatal error: msg` to stderr and aborts the process (Go's `throw`).
+pub fn fatal(msg: &str) -> ! {
+    eprintln!("fatal error: {msg}");
+    std::process::abort()
+}

@@ -1,0 +1,66 @@
+//! # gort: Go's runtime as a Rust library
+//!
+//! Goroutines — cheap, stackful, blocking-style threads — multiplexed onto OS threads by Go's
+//! G/M/P scheduler. No `async`, no function colouring: a goroutine that waits (for another
+//! goroutine, a channel, a lock) parks only itself, and its thread runs something else.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use gort::sync::WaitGroup;
+//!
+//! let total = gort::run(|| {
+//!     let wg = Arc::new(WaitGroup::new());
+//!     let sum = Arc::new(std::sync::atomic::AtomicU64::new(0));
+//!     for i in 0..1000u64 {
+//!         wg.add(1);
+//!         let (wg, sum) = (wg.clone(), sum.clone());
+//!         gort::go(move || {
+//!             sum.fetch_add(i, std::sync::atomic::Ordering::Relaxed);
+//!             wg.done();
+//!         });
+//!     }
+//!     wg.wait();
+//!     sum.load(std::sync::atomic::Ordering::Relaxed)
+//! });
+//! assert_eq!(total, 499_500);
+//! ```
+//!
+//! ## Thread-local storage
+//! A goroutine may resume on a different OS thread after any call into gort that can park or
+//! yield it (join, wait, gosched, ...). Two consequences for code running on goroutines:
+//! * `thread_local!` values are per *thread*, not per goroutine: a value read before such a call
+//!   may belong to another goroutine after it.
+//! * Worse, LLVM may keep the *address* of a thread-local in a register across such a call
+//!   (rust-lang/rust#33368, llvm/llvm-project#98479) and so touch the old thread's copy from the
+//!   new thread. This is a data race the compiler introduces; gort cannot detect it.
+//!
+//! The policy: **do not access a `thread_local!` in a function that also makes a gort call
+//! between two accesses**, unless the goroutine is pinned with
+//! [`runtime::lock_os_thread`] around that code. Accesses inside a separate `#[inline(never)]`
+//! function are safe (the address is recomputed at each call). gort's own runtime code follows
+//! exactly this rule. Libraries that keep per-thread caches (allocators, `rand::thread_rng`)
+//! touch them without parking in between, which is safe.
+//!
+//! ## Shutdown
+//! When `gort::run`'s main goroutine returns, the other goroutines are cancelled: see
+//! [`Runtime`].
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(missing_docs, missing_debug_implementations)]
+
+mod arch;
+mod builder;
+mod diag;
+mod goroutine;
+mod loom;
+pub mod runtime;
+mod sched;
+mod scope;
+mod signal;
+mod stack;
+pub mod sync;
+
+pub use builder::{run, Builder, Runtime};
+pub use goroutine::{go, GoId, Goroutine, JoinHandle};
+pub use scope::{scope, Scope, ScopedJoinHandle};
+
+pub(crate) use diag::fatal;

@@ -1,0 +1,156 @@
+//! G: a goroutine's scheduling state.
+//!
+//! # States, by ownership (Go's `_G*` states in runtime2.go)
+//! The status word packs a park sequence number (high 56 bits) with the state (low 8 bits).
+//!
+//! | state      | stack owned by                | on which queue          | who may change it            |
+//! |------------|-------------------------------|-------------------------|------------------------------|
+//! | `IDLE`     | nobody (no stack, or cached)  | a free-G list           | the P that takes it          |
+//! | `RUNNABLE` | nobody runs on it             | a P's runq / global q   | the M that dequeues it       |
+//! | `RUNNING`  | the M executing it            | none                    | that M                       |
+//! | `WAITING`  | nobody runs on it             | some wait queue         | a waker, by CAS (`try_ready`)|
+//! | `DEAD`     | being returned (on g0)        | none                    | the M that ran it            |
+//!
+//! `RUNNING -> WAITING` happens on the M's scheduler stack (g0) *after* the G's registers are
+//! saved and *before* the park's unlock function runs, so a waker that finds the G in a wait
+//! queue always sees `WAITING` and can never resume a G that is still on its stack.
+//!
+//! The sequence number grows at every park (`prepare_park`); a waiter record holds the number it
+//! was made with, so a stale record (left in a queue by a cancelled or selected-elsewhere G, or a
+//! G since reused) can never wake a later park: its CAS fails.
+//!
+//! The `ctx` cell is owned by whoever holds the G in the table above (the running M, or the M
+//! that dequeued it); nobody else touches it except read-only diagnostics of immutable fields.
+
+use super::m::M;
+use super::Sched;
+use crate::stack::Stack;
+use std::cell::UnsafeCell;
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::Weak;
+
+pub const IDLE: u64 = 0;
+pub const RUNNABLE: u64 = 1;
+pub const RUNNING: u64 = 2;
+pub const WAITING: u64 = 3;
+pub const DEAD: u64 = 4;
+
+const STATE_MASK: u64 = 0xff;
+const SEQ_ONE: u64 = 0x100;
+
+/// The goroutine body as the scheduler sees it: a boxed closure that runs the user's function
+/// and delivers its result (see `goroutine.rs`).
+pub type Entry = Box<dyn FnOnce() + Send + 'static>;
+
+pub struct G {
+    /// Goroutine id; written by the spawning P before the G is published.
+    pub id: AtomicU64,
+    status: AtomicU64,
+    /// Set to ask the goroutine to unwind at its next runtime call (runtime shutdown).
+    pub cancelled: AtomicBool,
+    /// The runtime this G belongs to.
+    pub sched: Weak<Sched>,
+    /// The `go` call site, for dumps (atomic so that a dump may read it while the G is reused).
+    pub created_by: AtomicPtr<Location<'static>>,
+    pub ctx: UnsafeCell<Ctx>,
+}
+
+/// Fields owned by the G's current holder (see the module docs).
+pub struct Ctx {
+    /// Saved stack pointer while not running; null before the first run.
+    pub sp: *mut u8,
+    pub stack: Option<Stack>,
+    /// Requested stack size (validated, page-rounded).
+    pub stack_size: usize,
+    pub entry: Option<Entry>,
+    pub name: Option<String>,
+    /// `lock_os_thread` nesting depth and the M it pins (Go's lockedm).
+    pub lock_count: u32,
+    pub locked_m: *const M,
+}
+
+// SAFETY: `ctx` is only touched by the G's single current holder (module docs); the rest is
+// atomics and a Weak.
+unsafe impl Send for G {}
+// SAFETY: as above.
+unsafe impl Sync for G {}
+
+impl G {
+    pub fn new(sched: Weak<Sched>) -> G {
+        G {
+            id: AtomicU64::new(0),
+            status: AtomicU64::new(IDLE),
+            cancelled: AtomicBool::new(false),
+            sched,
+            created_by: AtomicPtr::new(std::ptr::null_mut()),
+            ctx: UnsafeCell::new(Ctx {
+                sp: std::ptr::null_mut(),
+                stack: None,
+                stack_size: 0,
+                entry: None,
+                name: None,
+                lock_count: 0,
+                locked_m: std::ptr::null(),
+            }),
+        }
+    }
+
+    pub fn state(&self) -> u64 {
+        self.status.load(Acquire) & STATE_MASK
+    }
+
+    /// Sets the state, keeping the sequence number. Only the G's holder calls this.
+    pub fn set_state(&self, state: u64) {
+        let s = self.status.load(Relaxed);
+        self.status.store((s & !STATE_MASK) | state, Release);
+    }
+
+    /// Starts a new park: bumps the sequence number and returns it. Called by the running G
+    /// before it publishes a waiter record.
+    pub fn prepare_park(&self) -> u64 {
+        let s = self.status.load(Relaxed);
+        debug_assert_eq!(s & STATE_MASK, RUNNING, "runtime: park of a G that is not running");
+        let n = s.wrapping_add(SEQ_ONE);
+        self.status.store(n, Relaxed);
+        n >> 8
+    }
+
+    /// `RUNNING -> WAITING`, on g0 once the G is off its stack. Returns the sequence number.
+    pub fn set_waiting(&self) {
+        let s = self.status.load(Relaxed);
+        debug_assert_eq!(s & STATE_MASK, RUNNING);
+        // Release pairs with the Acquire of a waker's CAS: the saved context is visible to the
+        // M that will resume the G.
+        self.status.store((s & !STATE_MASK) | WAITING, Release);
+    }
+
+    /// `WAITING -> RUNNABLE` for the park numbered `seq`. True if this call won the wake-up.
+    pub fn try_ready(&self, seq: u64) -> bool {
+        let from = (seq << 8) | WAITING;
+        let to = (seq << 8) | RUNNABLE;
+        self.status.compare_exchange(from, to, AcqRel, Relaxed).is_ok()
+    }
+
+    /// The current park sequence number (used to cancel a parked G).
+    pub fn seq(&self) -> u64 {
+        self.status.load(Acquire) >> 8
+    }
+
+    /// # Safety
+    /// The caller must be the G's current holder (module docs) and must not keep the reference
+    /// across a point where the G changes hands.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn ctx(&self) -> &mut Ctx {
+        // SAFETY: forwarded contract.
+        unsafe { &mut *self.ctx.get() }
+    }
+}
+
+impl G {
+    /// Where the goroutine was started, if known.
+    pub fn created_by(&self) -> Option<&'static Location<'static>> {
+        // SAFETY: the pointer is null or came from a &'static Location.
+        unsafe { self.created_by.load(Relaxed).as_ref() }
+    }
+}

@@ -1,0 +1,523 @@
+//! M: an OS thread running the scheduler loop.
+//!
+//! Each M runs [`M::schedule`] on its thread's own native stack, which plays the role of Go's g0:
+//! scheduler code never runs on a goroutine stack, so a goroutine's stack only needs room for its
+//! own frames. To run a G the M switches to the G's stack; the G comes back by switching to the
+//! M's saved g0 context after writing an [`Action`] saying why (yield, park, exit), which the M
+//! then carries out on g0.
+//!
+//! # TLS
+//! The thread-local pointer to the current M is read only through [`current_m`], which is
+//! `#[inline(never)]`: a goroutine can resume on a different M after any switch, and LLVM may
+//! otherwise keep a thread-local's address in a register across the call that switched
+//! (rust-lang/rust#33368, llvm/llvm-project#98479). No runtime code holds a reference to M
+//! state across a switch; it calls `current_m()` again.
+//!
+//! # Ownership
+//! [`MLocal`] belongs to the thread running the M. Other threads touch an M only through
+//! `nextp`/`spin_on_wake` followed by `park.wakeup()` ([`M::hand_p`]), and only while the M is
+//! asleep on its note with no P: on the idle list (under the scheduler lock) or in
+//! `stop_locked` waiting for its locked G.
+
+use super::g::{self, G};
+use super::note::Note;
+use super::p::{self, P};
+use super::{runq, Sched};
+use crate::arch;
+use std::cell::{Cell, UnsafeCell};
+use std::ptr;
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
+use std::sync::Arc;
+
+/// What a G asks its M to do after switching to g0.
+pub enum Action {
+    None,
+    /// Put the G at the tail of the local run queue.
+    Yield,
+    /// Mark the G waiting, then run this function (which releases the lock guarding the queue
+    /// the G waits on). It runs on g0, must not panic, and must not touch the G's stack after
+    /// releasing the lock: from then on a waker may resume the G on another M.
+    Park(*mut (dyn FnMut() + 'static)),
+    /// The G has finished.
+    Exit,
+}
+
+pub struct M {
+    /// Thread number (the OS thread is named `gort-m<id>`).
+    #[allow(dead_code)] // read in scheduler traces (diagnostics issue)
+    pub id: u64,
+    sched: *const Sched,
+    pub park: Note,
+    nextp: AtomicPtr<P>,
+    spin_on_wake: AtomicBool,
+    pub(crate) local: UnsafeCell<MLocal>,
+}
+
+/// State owned by the M's own thread.
+pub struct MLocal {
+    /// Saved g0 stack pointer while a G runs.
+    pub g0_sp: *mut u8,
+    /// The G running on this M (the M holds one strong count while it runs).
+    pub curg: Option<Arc<G>>,
+    pub p: *const P,
+    pub spinning: bool,
+    pub action: Action,
+    /// The G locked to this thread by `lock_os_thread`, if any.
+    pub locked_g: Option<Arc<G>>,
+    /// Set when a locked G exits: the thread ends too (as in Go).
+    pub exit_thread: bool,
+}
+
+thread_local! {
+    static CURRENT_M: Cell<*const M> = const { Cell::new(ptr::null()) };
+}
+
+/// The M running on this thread, or null on a plain thread. Never inlined; see "TLS" above.
+#[inline(never)]
+pub fn current_m() -> *const M {
+    CURRENT_M.with(|c| c.get())
+}
+
+#[inline(never)]
+fn set_current_m(m: *const M) {
+    CURRENT_M.with(|c| c.set(m))
+}
+
+impl M {
+    /// The scheduler this M belongs to.
+    pub fn sched_ptr(&self) -> *const Sched {
+        self.sched
+    }
+
+    /// # Safety
+    /// Only the M's own thread may call this, and must not hold the reference across a switch.
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn local(&self) -> &mut MLocal {
+        // SAFETY: forwarded contract.
+        unsafe { &mut *self.local.get() }
+    }
+
+    /// The P held by this M (null if none). Own thread only.
+    pub fn p(&self) -> *const P {
+        // SAFETY: a read of our own state, not held.
+        unsafe { (*self.local.get()).p }
+    }
+
+    /// Hands a P (or null, meaning "exit") to this sleeping M and wakes it.
+    ///
+    /// # Safety
+    /// The M must be asleep on (or about to sleep on) its note with no P, and removed from any
+    /// list through which someone else could hand it a P too.
+    pub unsafe fn hand_p(&self, p: *const P, spinning: bool) {
+        self.nextp.store(p as *mut P, Relaxed);
+        self.spin_on_wake.store(spinning, Relaxed);
+        self.park.wakeup(); // Release: publishes nextp and spin_on_wake
+    }
+}
+
+/// Thread entry of a new M.
+pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
+    let m = Box::new(M {
+        id,
+        sched: Arc::as_ptr(&sched),
+        park: Note::new(),
+        nextp: AtomicPtr::new(ptr::null_mut()),
+        spin_on_wake: AtomicBool::new(false),
+        local: UnsafeCell::new(MLocal {
+            g0_sp: ptr::null_mut(),
+            curg: None,
+            p,
+            spinning,
+            action: Action::None,
+            locked_g: None,
+            exit_thread: false,
+        }),
+    });
+    crate::signal::init_thread();
+    set_current_m(&*m);
+    // SAFETY: we are m's thread.
+    unsafe { m.schedule(&sched) };
+    set_current_m(ptr::null());
+    // SAFETY: we are m's thread; nobody else references m any more (it is on no list).
+    let p = unsafe { m.local().p };
+    if !p.is_null() {
+        let mut l = sched.lock();
+        sched.pidleput(&mut l, p);
+    }
+    sched.m_exited();
+}
+
+impl M {
+    /// The scheduler loop (Go's `schedule`), on g0. Returns when the M should exit.
+    ///
+    /// # Safety
+    /// Must run on this M's own thread, on its native stack.
+    unsafe fn schedule(&self, sched: &Sched) {
+        loop {
+            // SAFETY (whole loop): we are the M's thread, on g0; references into our local
+            // state are not held across `execute`.
+            let ml = unsafe { self.local() };
+            if ml.exit_thread {
+                return;
+            }
+            if let Some(lg) = ml.locked_g.clone() {
+                if lg.state() != g::RUNNING {
+                    // Our locked G is parked or queued: give the P away and wait until
+                    // someone hands us the G (see `start_locked`).
+                    if !unsafe { self.stop_locked(sched) } {
+                        return;
+                    }
+                    unsafe { self.execute(sched, lg, false) };
+                    continue;
+                }
+            }
+            let Some((g, inherit)) = (unsafe { self.find_runnable(sched) }) else { return };
+            let ml = unsafe { self.local() };
+            if ml.spinning {
+                self.reset_spinning(sched);
+            }
+            // SAFETY: we dequeued g, so we are its holder.
+            let lm = unsafe { g.ctx() }.locked_m;
+            if !lm.is_null() && !ptr::eq(lm, self) {
+                unsafe { self.start_locked(sched, lm) };
+                continue;
+            }
+            unsafe { self.execute(sched, g, inherit) };
+        }
+    }
+
+    /// Runs `g` until it switches back, then carries out its [`Action`].
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding a P; we must be g's holder.
+    unsafe fn execute(&self, sched: &Sched, g: Arc<G>, inherit: bool) {
+        let p = self.p();
+        // SAFETY: we hold p.
+        let pl = unsafe { (*p).local() };
+        if !inherit {
+            pl.schedtick = pl.schedtick.wrapping_add(1);
+        }
+        // SAFETY: we are g's holder.
+        let ctx = unsafe { g.ctx() };
+        if ctx.sp.is_null() {
+            // First run: give the G a stack and a fresh frame.
+            let stack = if ctx.stack_size == sched.default_stack { pl.stacks.pop() } else { None };
+            let stack = match stack.map(Ok).unwrap_or_else(|| sched.stacks.alloc(ctx.stack_size)) {
+                Ok(s) => s,
+                Err(e) => crate::fatal(&format!(
+                    "cannot allocate a stack for goroutine {}: {e}",
+                    g.id.load(Relaxed)
+                )),
+            };
+            // SAFETY: the stack is ours, its top is 16-aligned with room for the frame, and
+            // goroutine_main never returns.
+            ctx.sp = unsafe {
+                arch::init_stack(stack.top(), super::park::goroutine_main, Arc::as_ptr(&g) as usize)
+            };
+            ctx.stack = Some(stack);
+        }
+        let sp = ctx.sp;
+        g.set_state(g::RUNNING);
+        let ml = self.local.get();
+        // SAFETY: own state; no reference is held across the switch (raw pointer accesses).
+        unsafe {
+            (*ml).curg = Some(g);
+            arch::switch(&mut (*ml).g0_sp, sp, 0);
+            // Back on g0: the G saved its context and told us why.
+            let g = (*ml).curg.take().expect("runtime: lost the current G");
+            let action = std::mem::replace(&mut (*ml).action, Action::None);
+            self.finish(sched, g, action);
+        }
+    }
+
+    /// Carries out what a G asked for when it switched to g0.
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding a P, right after `g` switched out.
+    unsafe fn finish(&self, sched: &Sched, g: Arc<G>, action: Action) {
+        let p = self.p();
+        match action {
+            Action::Yield => {
+                g.set_state(g::RUNNABLE);
+                // SAFETY: we hold p.
+                sched.runqput(unsafe { &*p }, g, false);
+            }
+            Action::Park(unlock) => {
+                g.set_waiting();
+                drop(g);
+                // SAFETY: the parking G keeps the closure alive on its stack until it is
+                // resumed, which cannot happen before the closure releases the lock.
+                unsafe { (*unlock)() };
+            }
+            Action::Exit => {
+                // SAFETY: we are the holder of the dead G and of p.
+                let (ctx, pl) = unsafe { (g.ctx(), (*p).local()) };
+                let ml = unsafe { self.local() };
+                if ctx.lock_count > 0 || ml.locked_g.as_ref().is_some_and(|lg| Arc::ptr_eq(lg, &g)) {
+                    // A goroutine that exits locked takes its thread with it (as in Go):
+                    // whatever it did to the thread's state dies with the thread.
+                    ctx.lock_count = 0;
+                    ctx.locked_m = ptr::null();
+                    ml.locked_g = None;
+                    ml.exit_thread = true;
+                }
+                g.set_state(g::DEAD);
+                ctx.sp = ptr::null_mut();
+                ctx.name = None;
+                ctx.entry = None;
+                if let Some(s) = ctx.stack.take() {
+                    if s.size() == sched.default_stack && pl.stacks.len() < p::STACK_CACHE_MAX {
+                        pl.stacks.push(s);
+                    } else if s.size() == sched.default_stack {
+                        let mut batch = pl.stacks.split_off(p::STACK_CACHE_MAX / 2);
+                        batch.push(s);
+                        sched.stacks.free_batch(batch);
+                    } else {
+                        sched.stacks.free_batch(vec![s]);
+                    }
+                }
+                P::bump(unsafe { &(*p).exited });
+                g.set_state(g::IDLE);
+                pl.gfree.push(g);
+                if pl.gfree.len() > p::GFREE_MAX {
+                    let batch = pl.gfree.split_off(p::GFREE_MAX / 2);
+                    sched.lock().gfree.extend(batch);
+                }
+                if ml.exit_thread {
+                    let p = std::mem::replace(&mut ml.p, ptr::null());
+                    sched.handoffp(p);
+                }
+            }
+            Action::None => crate::fatal("runtime: a goroutine switched to g0 without an action"),
+        }
+    }
+
+    /// Go's `findRunnable`: local queue, global queue, stealing; otherwise give up the P and
+    /// sleep until handed one. Returns None when the runtime is stopping.
+    ///
+    /// # Safety
+    /// Own thread, on g0.
+    unsafe fn find_runnable(&self, sched: &Sched) -> Option<(Arc<G>, bool)> {
+        'top: loop {
+            if sched.stopping.load(Relaxed) {
+                // SAFETY: own state.
+                let ml = unsafe { self.local() };
+                if ml.spinning {
+                    ml.spinning = false;
+                    sched.nmspinning.fetch_sub(1, SeqCst);
+                }
+                return None;
+            }
+            let p_ptr = self.p();
+            if p_ptr.is_null() {
+                if !unsafe { self.stopm(sched) } {
+                    return None;
+                }
+                continue;
+            }
+            // SAFETY: we hold p.
+            let p = unsafe { &*p_ptr };
+            if p.id >= sched.gomaxprocs.load(Relaxed) {
+                unsafe { self.retire_p(sched) };
+                continue;
+            }
+            // SAFETY: we hold p.
+            let (pl, local) = unsafe { (p.local(), p.runq_local()) };
+            // Every 61st schedule, look at the global queue first so it cannot starve.
+            if pl.schedtick % 61 == 0 && sched.runqsize.load(Relaxed) > 0 {
+                let mut l = sched.lock();
+                if let Some(g) = sched.globrunqget(p, &mut l, 1) {
+                    return Some((g, false));
+                }
+            }
+            if let Some(r) = local.pop() {
+                return Some(r);
+            }
+            if sched.runqsize.load(Relaxed) > 0 {
+                let mut l = sched.lock();
+                if let Some(g) = sched.globrunqget(p, &mut l, 0) {
+                    return Some((g, false));
+                }
+            }
+            // Steal, unless enough Ms already spin.
+            let procs = sched.gomaxprocs.load(Relaxed);
+            let ml = unsafe { self.local() };
+            if ml.spinning || 2 * sched.nmspinning.load(SeqCst) < procs.saturating_sub(sched.npidle.load(SeqCst)) {
+                if !ml.spinning {
+                    ml.spinning = true;
+                    sched.nmspinning.fetch_add(1, SeqCst);
+                }
+                for round in 0..4 {
+                    let start = pl.fastrand() as usize;
+                    for i in 0..procs {
+                        let vid = (start + i) % procs;
+                        if vid == p.id {
+                            continue;
+                        }
+                        let Some(victim) = sched.p(vid) else { continue };
+                        if let Some(g) = local.steal_from(runq::Steal(&victim.runq), round == 3) {
+                            return Some((g, false));
+                        }
+                    }
+                }
+            }
+            // Nothing: give up the P (rule 3 of "Worker thread parking/unparking").
+            let mut l = sched.lock();
+            if let Some(g) = sched.globrunqget(p, &mut l, 0) {
+                return Some((g, false));
+            }
+            let ml = unsafe { self.local() };
+            ml.p = ptr::null();
+            sched.pidleput(&mut l, p_ptr);
+            drop(l);
+            let was_spinning = ml.spinning;
+            if was_spinning {
+                ml.spinning = false;
+                sched.nmspinning.fetch_sub(1, SeqCst); // full barrier before the re-check
+            }
+            for vid in 0..procs {
+                let Some(victim) = sched.p(vid) else { continue };
+                if !victim.runq.is_empty() {
+                    let mut l = sched.lock();
+                    if let Some(pp) = sched.pidleget(&mut l) {
+                        drop(l);
+                        ml.p = pp;
+                        if was_spinning {
+                            ml.spinning = true;
+                            sched.nmspinning.fetch_add(1, SeqCst);
+                        }
+                        continue 'top;
+                    }
+                    break;
+                }
+            }
+            if !unsafe { self.stopm(sched) } {
+                return None;
+            }
+        }
+    }
+
+    /// Go's `stopm`: sleep on the idle list until handed a P. False if told to exit.
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding no P.
+    unsafe fn stopm(&self, sched: &Sched) -> bool {
+        {
+            let mut l = sched.lock();
+            if sched.stopping.load(SeqCst) {
+                return false;
+            }
+            l.midle.push(self);
+        }
+        self.park.sleep();
+        self.park.clear();
+        let p = self.nextp.swap(ptr::null_mut(), Relaxed);
+        if p.is_null() {
+            return false;
+        }
+        // SAFETY: own state.
+        let ml = unsafe { self.local() };
+        ml.p = p;
+        ml.spinning = self.spin_on_wake.load(Relaxed);
+        true
+    }
+
+    /// Go's `resetspinning` (rule 2).
+    fn reset_spinning(&self, sched: &Sched) {
+        // SAFETY: own state.
+        unsafe { self.local() }.spinning = false;
+        if sched.nmspinning.fetch_sub(1, SeqCst) == 1 {
+            sched.wakep();
+        }
+    }
+
+    /// Our P is beyond `gomaxprocs`: move its work to the global queue and let it go.
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding the P.
+    unsafe fn retire_p(&self, sched: &Sched) {
+        let ml = unsafe { self.local() };
+        let p = unsafe { &*std::mem::replace(&mut ml.p, ptr::null()) };
+        let local = unsafe { p.runq_local() };
+        let mut gs = Vec::new();
+        while let Some((g, _)) = local.pop() {
+            gs.push(g);
+        }
+        let pl = unsafe { p.local() };
+        let stacks = std::mem::take(&mut pl.stacks);
+        sched.stacks.free_batch(stacks);
+        let mut l = sched.lock();
+        l.gfree.append(&mut pl.gfree);
+        l.runq.extend(gs);
+        sched.runqsize.store(l.runq.len(), SeqCst);
+        drop(l);
+        if ml.spinning {
+            ml.spinning = false;
+            sched.nmspinning.fetch_sub(1, SeqCst);
+        }
+        sched.wakep();
+    }
+
+    /// Go's `stoplockedm`: our locked G is not running; hand off our P and sleep until someone
+    /// gives us a P to run it with. False if told to exit.
+    ///
+    /// # Safety
+    /// Own thread, on g0.
+    unsafe fn stop_locked(&self, sched: &Sched) -> bool {
+        let ml = unsafe { self.local() };
+        let p = std::mem::replace(&mut ml.p, ptr::null());
+        if ml.spinning {
+            ml.spinning = false;
+            sched.nmspinning.fetch_sub(1, SeqCst);
+        }
+        if !p.is_null() {
+            sched.handoffp(p);
+        }
+        self.park.sleep();
+        self.park.clear();
+        let p = self.nextp.swap(ptr::null_mut(), Relaxed);
+        if p.is_null() {
+            return false;
+        }
+        unsafe { self.local() }.p = p;
+        true
+    }
+
+    /// Go's `startlockedm`: the G we dequeued is locked to `lm`; give it our P and go idle.
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding a P; `lm` is asleep in `stop_locked`.
+    unsafe fn start_locked(&self, _sched: &Sched, lm: *const M) {
+        let ml = unsafe { self.local() };
+        let p = std::mem::replace(&mut ml.p, ptr::null());
+        // SAFETY: a locked M waiting for its G sleeps in stop_locked with no P and is on no
+        // idle list, so only the M that dequeued its G (us) hands it one.
+        unsafe { (*lm).hand_p(p, false) };
+    }
+}
+
+impl Sched {
+    /// Go's `handoffp`: find someone to run `p`, or put it on the idle list.
+    pub fn handoffp(&self, p: *const P) {
+        // SAFETY: p is a live P its former holder just released.
+        let pr = unsafe { &*p };
+        if !pr.runq.is_empty() || self.runqsize.load(SeqCst) > 0 {
+            self.startm(Some(p), false);
+            return;
+        }
+        if self.nmspinning.load(SeqCst) + self.npidle.load(SeqCst) == 0
+            && self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
+        {
+            self.startm(Some(p), true);
+            return;
+        }
+        let mut l = self.lock();
+        if !l.runq.is_empty() {
+            drop(l);
+            self.startm(Some(p), false);
+            return;
+        }
+        self.pidleput(&mut l, p);
+    }
+}
+

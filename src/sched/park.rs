@@ -1,0 +1,200 @@
+//! The goroutine side of a switch: parking, yielding, exiting, and the waiter records that
+//! blocking primitives keep in their queues.
+//!
+//! Everything here runs on a goroutine stack, except the `Action::Park` unlock closure, which
+//! the M runs on g0 (see `m.rs`). After any switch the goroutine may be on another M: code here
+//! re-reads the current M through `current_m()` and never reuses a pointer to M or P state
+//! obtained before the switch.
+//!
+//! # The park protocol (Go's `gopark`)
+//! 1. The goroutine makes a [`Waiter`] (which bumps its park sequence number) and publishes it in
+//!    a wait queue, under that queue's lock.
+//! 2. It calls [`park`] with a closure that releases the lock, and switches to g0.
+//! 3. On g0 the M marks the G `WAITING`, then runs the closure.
+//! 4. A waker takes the `Waiter` out of the queue (under the lock) and calls [`Waiter::wake`],
+//!    whose CAS `WAITING -> RUNNABLE` on the right sequence number succeeds at most once; the
+//!    winner queues the G.
+//!
+//! Because step 3 marks the G waiting before the lock is released, a waker can never see a G
+//! that is still on its stack; and because the CAS names the sequence number, a waiter record
+//! left behind (cancellation, a `select` that completed elsewhere) can never wake a later park.
+
+use super::g::G;
+use super::m::{current_m, Action, M};
+use super::Sched;
+use crate::arch;
+use crate::runtime::Cancelled;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::*;
+use std::sync::Arc;
+use std::thread::Thread;
+
+/// The current goroutine's M and G, or None on a plain thread (or on g0).
+pub fn current() -> Option<(*const M, *const G)> {
+    let m = current_m();
+    if m.is_null() {
+        return None;
+    }
+    // SAFETY: our own M; a read of its current G, not held.
+    let g = unsafe { (*m).local().curg.as_ref().map(Arc::as_ptr) }?;
+    Some((m, g))
+}
+
+/// The current goroutine's G, or None on a plain thread.
+pub fn current_g() -> Option<&'static G> {
+    // SAFETY: a running G stays alive while it runs (its M holds a count); the 'static is a
+    // lie callers must not act on beyond the current goroutine's own lifetime.
+    current().map(|(_, g)| unsafe { &*g })
+}
+
+/// `std::thread::panicking`, kept out of line so that the panic-count TLS address is computed
+/// afresh on whatever thread we are on (see "TLS" in m.rs).
+#[inline(never)]
+pub fn panicking() -> bool {
+    std::thread::panicking()
+}
+
+#[inline(never)]
+fn current_thread() -> Thread {
+    std::thread::current()
+}
+
+/// Switches from the running G to its M's g0 with `action`.
+///
+/// # Safety
+/// Must run on a goroutine. For `Action::Park`, the closure must stay alive until the G is
+/// resumed.
+unsafe fn switch_to_g0(action: Action) {
+    let m = current_m();
+    // SAFETY: we run on m as its current G; accesses go through raw pointers and none is used
+    // after the switch, since we may resume on another M.
+    unsafe {
+        let ml = (*m).local.get();
+        (*ml).action = action;
+        let g = (*ml).curg.as_ref().map(Arc::as_ptr).expect("runtime: no current G");
+        let g0 = (*ml).g0_sp;
+        arch::switch(&mut (*(*g).ctx.get()).sp, g0, 0);
+    }
+}
+
+/// Parks the current goroutine; `unlock` runs on g0 once the G is marked waiting.
+///
+/// If the goroutine has been cancelled (runtime shutdown), `unlock` runs and the goroutine
+/// unwinds with [`Cancelled`] instead of parking (or right after waking). A goroutine that is
+/// already unwinding is pinned to its thread while parked (Rust's panic count lives in TLS).
+pub fn park(unlock: &mut dyn FnMut()) {
+    let g = current_g().expect("runtime: park outside a goroutine");
+    check_cancel(g, unlock);
+    let pin = panicking();
+    if pin {
+        crate::runtime::lock_os_thread();
+    }
+    // SAFETY: the 'static is erased only for storage in the M; the closure lives in our frame,
+    // which stays intact until we are resumed.
+    let unlock: *mut (dyn FnMut() + 'static) = unsafe { std::mem::transmute(unlock as *mut dyn FnMut()) };
+    // SAFETY: we are on a goroutine; the closure outlives the park.
+    unsafe { switch_to_g0(Action::Park(unlock)) };
+    if pin {
+        crate::runtime::unlock_os_thread();
+    }
+    let g = current_g().expect("runtime: resumed outside a goroutine");
+    check_cancel(g, &mut || {});
+}
+
+fn check_cancel(g: &G, unlock: &mut dyn FnMut()) {
+    if g.cancelled.load(Relaxed) && !panicking() {
+        unlock();
+        panic::resume_unwind(Box::new(Cancelled));
+    }
+}
+
+/// Go's `Gosched`: put the current G at the back of its P's queue and run something else.
+pub fn yield_now() {
+    let g = current_g().expect("runtime: gosched outside a goroutine");
+    check_cancel(g, &mut || {});
+    // SAFETY: we are on a goroutine.
+    unsafe { switch_to_g0(Action::Yield) };
+    let g = current_g().expect("runtime: resumed outside a goroutine");
+    check_cancel(g, &mut || {});
+}
+
+/// Checks for cancellation at a runtime call that does not park (e.g. `go`).
+pub fn poll_cancel() {
+    if let Some(g) = current_g() {
+        check_cancel(g, &mut || {});
+    }
+}
+
+/// First code to run on a new goroutine stack (called by the architecture's trampoline).
+///
+/// # Safety
+/// `g` is the address of the G being started, whose M holds a strong count.
+pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
+    {
+        let g = g as *const G;
+        // SAFETY: we are this G's holder while it runs.
+        let entry = unsafe { (*(*g).ctx.get()).entry.take() };
+        // SAFETY: as above.
+        let cancelled = unsafe { (*g).cancelled.load(Relaxed) };
+        if let Some(f) = entry {
+            // The entry closure catches the user's panics itself; this outer catch only guards
+            // the runtime against a panicking destructor of a closure that never runs.
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || {
+                if cancelled {
+                    drop(f);
+                } else {
+                    f();
+                }
+            }));
+        }
+    }
+    // SAFETY: on a goroutine; the M frees our stack only after we switched off it.
+    unsafe { switch_to_g0(Action::Exit) };
+    crate::fatal("runtime: a dead goroutine was resumed")
+}
+
+/// A record of who waits: a parked goroutine (at one park) or a blocked OS thread.
+pub enum Waiter {
+    G { g: Arc<G>, seq: u64 },
+    Thread(Thread),
+}
+
+impl Waiter {
+    /// A waiter for the caller: a new park of the current goroutine, or the current thread.
+    pub fn current() -> Waiter {
+        let m = current_m();
+        if !m.is_null() {
+            // SAFETY: our own M, not held across a switch.
+            if let Some(g) = unsafe { (*m).local().curg.clone() } {
+                let seq = g.prepare_park();
+                return Waiter::G { g, seq };
+            }
+        }
+        Waiter::Thread(current_thread())
+    }
+
+    /// Wakes the waiter (a no-op for a goroutine park that has already ended).
+    pub fn wake(self) {
+        match self {
+            Waiter::G { g, seq } => Sched::ready(g, seq),
+            Waiter::Thread(t) => t.unpark(),
+        }
+    }
+
+    /// Blocks until woken: parks the goroutine (releasing `guard` once it is marked waiting)
+    /// or, on a plain thread, releases `guard` and parks the thread. Callers re-check their
+    /// condition in a loop: a thread may wake spuriously.
+    pub fn block<T>(is_goroutine: bool, guard: T) {
+        if is_goroutine {
+            let mut guard = Some(guard);
+            park(&mut || drop(guard.take()));
+        } else {
+            drop(guard);
+            std::thread::park();
+        }
+    }
+
+    pub fn is_goroutine(&self) -> bool {
+        matches!(self, Waiter::G { .. })
+    }
+}

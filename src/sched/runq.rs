@@ -1,0 +1,220 @@
+//! A P's local run queue: a fixed ring of [`CAPACITY`] slots plus `runnext`.
+//!
+//! The algorithm is Go's (`runqput`, `runqget`, `runqgrab` in runtime/proc.go), itself a
+//! single-producer, multi-consumer bounded ring in the style of Chase and Lev's work-stealing
+//! deque, but FIFO for the owner as well:
+//!
+//! * Only the owner (the M holding the P) pushes, and only it writes `tail`. See [`Local`].
+//! * The owner and any number of stealers consume by a CAS on `head`. See [`Steal`].
+//! * A stealer copies up to half of the queue out of the ring *before* its CAS on `head`; if the
+//!   CAS fails it discards the copy and retries. Slots are atomics, so a copy that races with the
+//!   owner's overwrite is a benign stale read, never a data race.
+//! * `runnext` holds one G that runs before the ring (a G readied by the running one inherits its
+//!   time slice, which keeps producer/consumer pairs on one P). Stealers take it only on their
+//!   last round.
+//!
+//! The queue is generic so that the loom model can run it on plain values; the scheduler
+//! stores `Arc<G>`. Elements are `Arc`s converted to raw pointers; a pointer in a slot between `head` and
+//! `tail`, or in `runnext`, owns one strong count.
+//!
+//! Ordering pairs (each Release names its Acquire):
+//! * owner `tail.store(Release)` in `push_back` -> stealer `tail.load(Acquire)` in `grab`: the
+//!   slot writes before it are visible to the stealer.
+//! * consumer `head.compare_exchange(AcqRel)` -> owner `head.load(Acquire)` in `push_back`: the
+//!   owner never overwrites a slot a consumer has not finished reading.
+
+use crate::loom::sync::atomic::{AtomicPtr, AtomicU32, Ordering::*};
+use std::ptr;
+use std::sync::Arc;
+
+/// Slots in the ring (Go's 256; 4 under loom so the model reaches wrap-around and overflow).
+#[cfg(not(loom))]
+pub const CAPACITY: usize = 256;
+#[cfg(loom)]
+pub const CAPACITY: usize = 4;
+
+/// The shared state of one P's run queue.
+pub struct RunQueue<G> {
+    head: AtomicU32,
+    tail: AtomicU32,
+    runnext: AtomicPtr<G>,
+    buf: Box<[AtomicPtr<G>]>,
+}
+
+/// The owner's view: push and pop. Only the M that holds the P makes one (see `P::local_runq`).
+pub struct Local<'a, G>(&'a RunQueue<G>);
+
+/// A stealer's (or anyone's) view: steal and inspect.
+pub struct Steal<'a, G>(pub &'a RunQueue<G>);
+
+impl<G> Default for RunQueue<G> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<G> RunQueue<G> {
+    pub fn new() -> RunQueue<G> {
+        RunQueue {
+            head: AtomicU32::new(0),
+            tail: AtomicU32::new(0),
+            runnext: AtomicPtr::new(ptr::null_mut()),
+            buf: (0..CAPACITY).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+        }
+    }
+
+    /// The owner's handle.
+    ///
+    /// # Safety
+    /// The caller must be the queue's only owner for the handle's lifetime (the M holding the P).
+    pub unsafe fn local(&self) -> Local<'_, G> {
+        Local(self)
+    }
+
+    /// Number of Gs queued, runnext included (racy: a hint for others, exact for the owner).
+    pub fn len(&self) -> usize {
+        let h = self.head.load(Acquire);
+        let t = self.tail.load(Acquire);
+        let n = t.wrapping_sub(h) as usize;
+        n.min(CAPACITY) + usize::from(!self.runnext.load(Acquire).is_null())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What `Local::push` could not keep: half the ring plus the pushed G, for the global queue.
+pub type Overflow<G> = Vec<Arc<G>>;
+
+impl<G> Local<'_, G> {
+    /// Go's `runqput`. With `next`, `g` goes to `runnext` and any G it displaces goes to the tail.
+    /// Returns a batch for the global queue when the ring is full.
+    pub fn push(&self, g: Arc<G>, next: bool) -> Option<Overflow<G>> {
+        let q = self.0;
+        let mut g = Arc::into_raw(g) as *mut G;
+        if next {
+            let old = q.runnext.swap(g, AcqRel);
+            if old.is_null() {
+                return None;
+            }
+            g = old;
+        }
+        loop {
+            let h = q.head.load(Acquire); // pairs with the consumers' CAS on head
+            let t = q.tail.load(Relaxed); // only we write tail
+            if (t.wrapping_sub(h) as usize) < CAPACITY {
+                q.buf[t as usize % CAPACITY].store(g, Relaxed);
+                q.tail.store(t.wrapping_add(1), Release); // publishes the slot to stealers
+                return None;
+            }
+            if let Some(batch) = self.push_slow(g, h, t) {
+                return Some(batch);
+            }
+            // A stealer made room: retry the fast path.
+        }
+    }
+
+    /// Go's `runqputslow`: move half of the ring and `g` out, for the global queue.
+    fn push_slow(&self, g: *mut G, h: u32, t: u32) -> Option<Overflow<G>> {
+        let q = self.0;
+        let n = (t.wrapping_sub(h) as usize) / 2;
+        debug_assert_eq!(n, CAPACITY / 2, "runtime: runq is not full");
+        let batch: Vec<*mut G> =
+            (0..n).map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed)).collect();
+        if q.head.compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed).is_err() {
+            return None; // consumers took some; the caller retries the fast path
+        }
+        let mut out = Vec::with_capacity(n + 1);
+        for p in batch.into_iter().chain(std::iter::once(g)) {
+            // SAFETY: each pointer came from Arc::into_raw and the CAS transferred its count to us.
+            out.push(unsafe { Arc::from_raw(p) });
+        }
+        Some(out)
+    }
+
+    /// Go's `runqget`: runnext first, then the head of the ring. The flag says whether the G
+    /// came from runnext (it inherits the current time slice).
+    pub fn pop(&self) -> Option<(Arc<G>, bool)> {
+        let q = self.0;
+        let next = q.runnext.load(Relaxed);
+        if !next.is_null() && q.runnext.compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed).is_ok() {
+            // SAFETY: the CAS moved runnext's count to us.
+            return Some((unsafe { Arc::from_raw(next) }, true));
+        }
+        loop {
+            let h = q.head.load(Acquire);
+            let t = q.tail.load(Relaxed);
+            if t == h {
+                return None;
+            }
+            let g = q.buf[h as usize % CAPACITY].load(Relaxed);
+            if q.head.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok() {
+                // SAFETY: the CAS on head gave us the slot's count.
+                return Some((unsafe { Arc::from_raw(g) }, false));
+            }
+        }
+    }
+
+    /// Go's `runqsteal`: move about half of `victim`'s Gs into this queue and return one to run.
+    pub fn steal_from(&self, victim: Steal<'_, G>, steal_runnext: bool) -> Option<Arc<G>> {
+        let q = self.0;
+        let t = q.tail.load(Relaxed); // only we write tail
+        let h = q.head.load(Acquire);
+        // Room left in our ring; consumers only ever add room while we copy.
+        let room = CAPACITY - t.wrapping_sub(h) as usize;
+        let mut grabbed = victim.grab(steal_runnext, room.min(CAPACITY / 2));
+        let last = grabbed.pop()?;
+        let n = grabbed.len();
+        for (i, g) in grabbed.into_iter().enumerate() {
+            q.buf[(t as usize + i) % CAPACITY].store(Arc::into_raw(g) as *mut G, Relaxed);
+        }
+        if n > 0 {
+            q.tail.store(t.wrapping_add(n as u32), Release); // publishes the copied slots
+        }
+        Some(last)
+    }
+}
+
+impl<G> Steal<'_, G> {
+    /// Go's `runqgrab`: take up to half (at most `max`) of the ring, or runnext if the ring is
+    /// empty and `steal_runnext` is set.
+    pub fn grab(&self, steal_runnext: bool, max: usize) -> Vec<Arc<G>> {
+        let q = self.0;
+        loop {
+            let h = q.head.load(Acquire);
+            let t = q.tail.load(Acquire); // pairs with the owner's Release store
+            let n = t.wrapping_sub(h) as usize;
+            let n = (n - n / 2).min(max);
+            if n == 0 {
+                if steal_runnext {
+                    let next = q.runnext.load(Acquire);
+                    if !next.is_null()
+                        && q.runnext.compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed).is_ok()
+                    {
+                        // SAFETY: the CAS moved runnext's count to us.
+                        return vec![unsafe { Arc::from_raw(next) }];
+                    }
+                }
+                return Vec::new();
+            }
+            if n > CAPACITY / 2 {
+                continue; // read an inconsistent h and t; try again
+            }
+            let batch: Vec<*mut G> =
+                (0..n).map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed)).collect();
+            if q.head.compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed).is_ok() {
+                // SAFETY: the CAS on head transferred these slots' counts to us.
+                return batch.into_iter().map(|p| unsafe { Arc::from_raw(p) }).collect();
+            }
+        }
+    }
+}
+
+impl<G> Drop for RunQueue<G> {
+    fn drop(&mut self) {
+        // SAFETY: &mut self: nobody else can touch the queue.
+        let local = unsafe { self.local() };
+        while local.pop().is_some() {}
+    }
+}

@@ -1,0 +1,323 @@
+//! Goroutine stacks: carved from large arenas, a guard page under every stack, reused through
+//! free lists.
+//!
+//! # Why arenas
+//! Linux limits a process to `vm.max_map_count` mappings (65530 by default). One `mmap` per stack
+//! plus one `mprotect` for its guard page costs two mappings each and dies near 32k stacks. We
+//! reserve arenas of about [`ARENA_BYTES`] of address space with one `mmap(MAP_NORESERVE)` and cut
+//! them into slots `[guard page | stack]`. The guard page is installed with
+//! `madvise(MADV_GUARD_INSTALL)` (Linux >= 6.13), which writes markers into the page tables and
+//! does not split the mapping: a million stacks cost about 130 mappings. On older kernels we fall
+//! back to `mprotect(PROT_NONE)` per guard (two mappings per stack); when that runs out of
+//! mappings the error says so and how to raise `vm.max_map_count`.
+//!
+//! # Invariants
+//! * A [`Stack`] is owned by exactly one place at a time: a G (while it runs or is parked), a P's
+//!   cache, or a size class's free list in [`StackPool`].
+//! * The guard page directly below `Stack::base` is inaccessible for as long as the arena lives.
+//! * Arenas are unmapped only when the pool is dropped, which the scheduler does only after every
+//!   goroutine that ran on them is gone (see `Sched::shutdown`).
+//! * Free stacks in the pool's lists have had their pages returned to the kernel
+//!   (`MADV_DONTNEED`), so a burst of a million goroutines does not pin a million pages once it
+//!   is over. Guard markers survive `MADV_DONTNEED`.
+
+use std::io;
+use std::sync::Mutex;
+
+/// Page size. x86_64 Linux uses 4 KiB base pages; checked against `sysconf` in tests.
+pub const PAGE: usize = 4096;
+/// Smallest stack a goroutine may ask for.
+pub const MIN_STACK: usize = 16 * 1024;
+/// Largest stack a goroutine may ask for (Go's maximum on 64-bit).
+pub const MAX_STACK: usize = 1 << 30;
+/// Default goroutine stack size when neither the builder nor `GORT_STACK_SIZE` says otherwise.
+pub const DEFAULT_STACK: usize = 128 * 1024;
+/// Address space reserved per arena (not memory: pages are only backed when touched).
+pub const ARENA_BYTES: usize = 1 << 30;
+/// `madvise` advice that installs guard markers (Linux 6.13, include/uapi/asm-generic/mman-common.h).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// Checks a requested stack size and rounds it up to whole pages.
+pub fn validate_size(bytes: usize) -> io::Result<usize> {
+    if !(MIN_STACK..=MAX_STACK).contains(&bytes) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "goroutine stack size {bytes} bytes is out of range: it must be between 16 KiB and 1 GiB"
+            ),
+        ));
+    }
+    Ok(bytes.div_ceil(PAGE) * PAGE)
+}
+
+/// One goroutine stack: `size` usable bytes starting at `base`, a guard page below `base`.
+#[derive(Debug)]
+pub struct Stack {
+    base: *mut u8,
+    size: usize,
+}
+
+// SAFETY: a Stack is plain memory owned by one place at a time (module invariants); moving that
+// ownership between threads is fine.
+unsafe impl Send for Stack {}
+
+impl Stack {
+    /// The exclusive upper end of the stack (16-byte aligned).
+    pub fn top(&self) -> *mut u8 {
+        // SAFETY: base + size is the end of the same slot inside one arena mapping.
+        unsafe { self.base.add(self.size) }
+    }
+
+    /// Usable bytes.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// The guard page's address range `[start, end)`.
+    pub fn guard(&self) -> (usize, usize) {
+        (self.base as usize - PAGE, self.base as usize)
+    }
+}
+
+/// How guard pages are made on this kernel, decided once per process.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum GuardMode {
+    /// `madvise(MADV_GUARD_INSTALL)`: no extra mappings.
+    Madvise,
+    /// `mprotect(PROT_NONE)`: two mappings per stack.
+    Mprotect,
+}
+
+static GUARD_MODE: std::sync::OnceLock<GuardMode> = std::sync::OnceLock::new();
+
+/// The guard-page mechanism in use (probed on first call).
+pub fn guard_mode() -> GuardMode {
+    *GUARD_MODE.get_or_init(|| {
+        // Probe on a scratch mapping of two pages.
+        // SAFETY: a fresh anonymous mapping we own and unmap below.
+        unsafe {
+            let p = libc::mmap(
+                std::ptr::null_mut(),
+                2 * PAGE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            );
+            if p == libc::MAP_FAILED {
+                return GuardMode::Mprotect;
+            }
+            let ok = libc::madvise(p, PAGE, MADV_GUARD_INSTALL) == 0;
+            libc::munmap(p, 2 * PAGE);
+            if ok {
+                GuardMode::Madvise
+            } else {
+                GuardMode::Mprotect
+            }
+        }
+    })
+}
+
+/// A reserved region cut into equal slots.
+struct Arena {
+    start: *mut u8,
+    len: usize,
+    /// Slots handed out so far (slots are carved in address order).
+    carved: usize,
+    slots: usize,
+}
+
+/// Stacks of one size.
+struct SizeClass {
+    size: usize,
+    free: Vec<Stack>,
+    arenas: Vec<Arena>,
+}
+
+/// A runtime's stacks. Shared by its Ps; each P also keeps a small cache of default-size stacks
+/// (see `sched::p`), so this lock is taken only when that cache is empty or full.
+pub struct StackPool {
+    classes: Mutex<Vec<SizeClass>>,
+}
+
+// SAFETY: raw pointers inside are only touched under the mutex.
+unsafe impl Send for StackPool {}
+// SAFETY: as above.
+unsafe impl Sync for StackPool {}
+
+impl StackPool {
+    pub fn new() -> StackPool {
+        StackPool { classes: Mutex::new(Vec::new()) }
+    }
+
+    /// Returns a stack of exactly `size` bytes (already validated and page-rounded).
+    pub fn alloc(&self, size: usize) -> io::Result<Stack> {
+        let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
+        let class = match classes.iter_mut().position(|c| c.size == size) {
+            Some(i) => &mut classes[i],
+            None => {
+                classes.push(SizeClass { size, free: Vec::new(), arenas: Vec::new() });
+                classes.last_mut().expect("just pushed")
+            }
+        };
+        if let Some(s) = class.free.pop() {
+            return Ok(s);
+        }
+        let stride = size + PAGE;
+        let need_arena = class.arenas.last().is_none_or(|a| a.carved == a.slots);
+        if need_arena {
+            let slots = (ARENA_BYTES / stride).max(1);
+            let len = slots * stride;
+            // SAFETY: asking the kernel for a fresh private anonymous mapping.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                    -1,
+                    0,
+                )
+            };
+            if p == libc::MAP_FAILED {
+                let e = io::Error::last_os_error();
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!(
+                        "cannot reserve {} MiB of address space for goroutine stacks: {e} \
+                         (check `ulimit -v` and vm.max_map_count)",
+                        len >> 20
+                    ),
+                ));
+            }
+            class.arenas.push(Arena { start: p.cast(), len, carved: 0, slots });
+        }
+        let arena = class.arenas.last_mut().expect("an arena exists");
+        // SAFETY: carved < slots, so the slot lies inside the arena mapping.
+        let guard = unsafe { arena.start.add(arena.carved * stride) };
+        install_guard(guard)?;
+        arena.carved += 1;
+        // SAFETY: the stack starts one page above the slot start, inside the same slot.
+        let base = unsafe { guard.add(PAGE) };
+        Ok(Stack { base, size })
+    }
+
+    /// Takes back stacks no longer used, returning their memory to the kernel first.
+    ///
+    /// Adjacent stacks are released with one `madvise` call.
+    pub fn free_batch(&self, mut stacks: Vec<Stack>) {
+        if stacks.is_empty() {
+            return;
+        }
+        stacks.sort_unstable_by_key(|s| s.base as usize);
+        let mut i = 0;
+        while i < stacks.len() {
+            // Grow a run of stacks whose slots are contiguous: [guard|stack][guard|stack]...
+            let start = stacks[i].base as usize;
+            let mut end = start + stacks[i].size;
+            let mut j = i + 1;
+            while j < stacks.len() && stacks[j].base as usize == end + PAGE {
+                end = stacks[j].base as usize + stacks[j].size;
+                j += 1;
+            }
+            // SAFETY: the range covers stacks (and guard pages between them) that we own and
+            // nobody runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
+            unsafe {
+                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+            }
+            i = j;
+        }
+        let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
+        for s in stacks {
+            match classes.iter_mut().find(|c| c.size == s.size) {
+                Some(c) => c.free.push(s),
+                None => debug_assert!(false, "runtime: freed a stack of an unknown size class"),
+            }
+        }
+    }
+
+    /// Number of arenas (kernel mappings) currently reserved.
+    #[cfg(test)]
+    pub fn arenas(&self) -> usize {
+        self.classes.lock().unwrap().iter().map(|c| c.arenas.len()).sum()
+    }
+}
+
+impl Drop for StackPool {
+    fn drop(&mut self) {
+        let classes = self.classes.get_mut().unwrap_or_else(|e| e.into_inner());
+        for c in classes.drain(..) {
+            for a in c.arenas {
+                // SAFETY: the scheduler drops the pool only when no goroutine can run on these
+                // stacks any more (module invariants).
+                unsafe {
+                    libc::munmap(a.start.cast(), a.len);
+                }
+            }
+        }
+    }
+}
+
+fn install_guard(page: *mut u8) -> io::Result<()> {
+    // SAFETY: `page` is the first page of a slot we just carved and nobody uses.
+    let r = unsafe {
+        match guard_mode() {
+            GuardMode::Madvise => libc::madvise(page.cast(), PAGE, MADV_GUARD_INSTALL),
+            GuardMode::Mprotect => libc::mprotect(page.cast(), PAGE, libc::PROT_NONE),
+        }
+    };
+    if r == 0 {
+        return Ok(());
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::ENOMEM) && guard_mode() == GuardMode::Mprotect {
+        return Err(io::Error::new(
+            io::ErrorKind::OutOfMemory,
+            "out of kernel memory mappings for goroutine guard pages: vm.max_map_count is \
+             exhausted (this kernel lacks MADV_GUARD_INSTALL, so each stack costs two mappings); \
+             raise it with `sysctl vm.max_map_count=<n>` or use Linux >= 6.13",
+        ));
+    }
+    Err(io::Error::new(e.kind(), format!("cannot install a goroutine stack guard page: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_size_matches_the_kernel() {
+        // SAFETY: sysconf has no preconditions.
+        assert_eq!(unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize, PAGE);
+    }
+
+    #[test]
+    fn sizes_are_validated_and_rounded() {
+        assert_eq!(validate_size(MIN_STACK).unwrap(), MIN_STACK);
+        assert_eq!(validate_size(MIN_STACK + 1).unwrap(), MIN_STACK + PAGE);
+        assert_eq!(validate_size(MIN_STACK - 1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(validate_size(MAX_STACK + 1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(validate_size(0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+    }
+
+    #[test]
+    fn stacks_share_an_arena_and_are_reused() {
+        let pool = StackPool::new();
+        let a = pool.alloc(MIN_STACK).unwrap();
+        let b = pool.alloc(MIN_STACK).unwrap();
+        assert_eq!(b.base as usize, a.base as usize + MIN_STACK + PAGE);
+        assert_eq!(pool.arenas(), 1);
+        // SAFETY: the stack is ours; write its top and bottom byte.
+        unsafe {
+            a.top().sub(1).write(7);
+            a.base.write(7);
+        }
+        let base = a.base;
+        pool.free_batch(vec![a, b]);
+        let c = pool.alloc(MIN_STACK).unwrap();
+        assert!(c.base == base || c.base as usize == base as usize + MIN_STACK + PAGE);
+        // Returned pages read back as zero.
+        // SAFETY: as above.
+        unsafe { assert_eq!(c.top().sub(1).read(), 0) };
+    }
+}
