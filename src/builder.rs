@@ -30,7 +30,7 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with the defaults: `GORTMAXPROCS` or the number of CPUs; `GORT_STACK_SIZE` or
-    /// 128 KiB stacks.
+    /// 64 KiB stacks.
     ///
     /// ```
     /// let rt = gort::Builder::new().build().unwrap();

@@ -5,11 +5,10 @@
 //! get their state and creation site (walking a parked goroutine's saved stack comes later).
 
 use crate::sched::g::{self, G};
-use std::sync::atomic::Ordering::*;
 
 /// `goroutine N "name" [state]:` for the *current* goroutine (its name is safe to read).
 pub fn header(me: &G, state: &str) -> String {
-    let id = me.id.load(Relaxed);
+    let id = me.id();
     // SAFETY: `me` is the running goroutine: we are its holder.
     match unsafe { me.ctx() }.name.as_deref() {
         Some(n) => format!("goroutine {id} {n:?} [{state}]:"),
@@ -25,7 +24,7 @@ pub fn describe(gp: &G) -> Option<String> {
         g::WAITING => "waiting",
         _ => return None,
     };
-    let id = gp.id.load(Relaxed);
+    let id = gp.id();
     let mut s = format!("goroutine {id} [{state}]:\n");
     if let Some(loc) = gp.created_by() {
         s.push_str(&format!("created by {}:{}:{}\n", loc.file(), loc.line(), loc.column()));

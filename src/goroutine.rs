@@ -1,21 +1,22 @@
 //! Starting goroutines and waiting for them: [`go`], the [`Goroutine`] builder, [`JoinHandle`]
 //! and [`GoId`].
 //!
-//! A goroutine's result travels through a [`Packet`] shared by the goroutine and its handle. The
-//! goroutine's closure is wrapped so that its panic is caught at its root (the panic hook has
-//! already printed it, as for a thread) and stored in the packet; `join` returns it as `Err`.
-//! If the goroutine never runs (it was cancelled by a runtime shutdown first), the packet is
-//! completed with a [`Cancelled`](crate::runtime::Cancelled) payload when the closure is dropped.
+//! A goroutine's closure and result live in one [`Task`] allocation shared by the G and the
+//! handle. The closure's panic is caught at the goroutine's root (the panic hook has already
+//! printed it, as for a thread) and stored as the result; `join` returns it as `Err`. If the
+//! goroutine never runs (a runtime shutdown cancelled it first), the task completes with a
+//! [`Cancelled`](crate::runtime::Cancelled) payload when the scheduler drops its [`Entry`].
 
-use crate::sched::park::Waiter;
+use crate::sched::park::{self, Waiter};
 use crate::scope::ScopeData;
 use crate::sched::{m, Sched};
 use crate::stack;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::sync::atomic::{AtomicBool, Ordering::*};
-use std::sync::{Arc, Mutex};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicU8, Ordering::*};
+use std::sync::Arc;
 
 /// A goroutine id: the number Go would print (`goroutine 7 [running]:`).
 ///
@@ -48,110 +49,179 @@ impl fmt::Display for GoId {
     }
 }
 
-/// Where a goroutine's result waits for `join`.
-pub(crate) struct Packet<T> {
-    state: Mutex<PacketState<T>>,
-    finished: AtomicBool,
-    /// For scoped goroutines: the scope to release when the packet is dropped.
+/// A goroutine's body and its result, in one allocation shared by the G (through [`Entry`])
+/// and the join handle (through [`Join`]).
+///
+/// `state` goes `EMPTY -> DONE` (finished before anyone waited) or `EMPTY -> WAITING -> DONE`.
+/// The cells are owned as follows: `f` by the G until it runs; `result` by the G until `DONE`
+/// is published, then by the joiner; `waiter` by the joiner until `WAITING` is published, then
+/// by the finishing G. Each hand-over is a Release store/swap/CAS on `state` paired with an
+/// Acquire load/swap/CAS by the receiving side.
+pub(crate) struct Task<F, T> {
+    state: AtomicU8,
+    f: UnsafeCell<Option<F>>,
+    result: UnsafeCell<Option<std::thread::Result<T>>>,
+    waiter: UnsafeCell<Option<Waiter>>,
+    /// For scoped goroutines: the scope to release when the task is dropped.
     scope: Option<Arc<ScopeData>>,
 }
 
-impl<T> Drop for Packet<T> {
+const EMPTY: u8 = 0;
+const WAITING: u8 = 1;
+const DONE: u8 = 2;
+
+// SAFETY: the cells are handed over through `state` as described above; F and T are Send.
+unsafe impl<F: Send, T: Send> Send for Task<F, T> {}
+// SAFETY: as above: no cell is accessed by two threads without a hand-over through `state`.
+unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
+
+/// The G's view of a task: run it, or cancel it (drop it unrun).
+pub(crate) trait Runnable: Send + Sync {
+    fn run(&self);
+    fn cancel(&self);
+}
+
+/// The join handle's view of a task.
+pub(crate) trait Join<T>: Send + Sync {
+    fn wait(&self) -> std::thread::Result<T>;
+    fn is_finished(&self) -> bool;
+}
+
+impl<F, T> Task<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    pub(crate) fn new(f: F, scope: Option<Arc<ScopeData>>) -> Arc<Task<F, T>> {
+        Arc::new(Task {
+            state: AtomicU8::new(EMPTY),
+            f: UnsafeCell::new(Some(f)),
+            result: UnsafeCell::new(None),
+            waiter: UnsafeCell::new(None),
+            scope,
+        })
+    }
+
+    fn set(&self, r: std::thread::Result<T>) {
+        // SAFETY: before DONE the result cell is ours (the running G's).
+        unsafe { *self.result.get() = Some(r) };
+        if self.state.swap(DONE, AcqRel) == WAITING {
+            // SAFETY: WAITING was published (Release) after the joiner filled the waiter cell;
+            // our Acquire swap makes it ours.
+            if let Some(w) = unsafe { (*self.waiter.get()).take() } {
+                w.wake();
+            }
+        }
+    }
+
+    fn take_result(&self) -> std::thread::Result<T> {
+        // SAFETY: called after observing DONE (Acquire): the result cell is the joiner's.
+        unsafe { (*self.result.get()).take() }.expect("runtime: a goroutine's result was taken twice")
+    }
+}
+
+impl<F, T> Runnable for Task<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    fn run(&self) {
+        // SAFETY: only the G runs the task, once.
+        let f = unsafe { (*self.f.get()).take() }.expect("runtime: a goroutine ran twice");
+        let r = panic::catch_unwind(AssertUnwindSafe(f));
+        self.set(r);
+    }
+
+    fn cancel(&self) {
+        // SAFETY: as in run.
+        let f = unsafe { (*self.f.get()).take() };
+        let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
+        self.set(Err(Box::new(crate::runtime::Cancelled)));
+    }
+}
+
+impl<F, T> Join<T> for Task<F, T>
+where
+    F: FnOnce() -> T + Send,
+    T: Send,
+{
+    /// Waits for the result: parks a goroutine, blocks a plain thread.
+    fn wait(&self) -> std::thread::Result<T> {
+        if self.state.load(Acquire) == DONE {
+            return self.take_result();
+        }
+        let w = Waiter::current();
+        if w.is_goroutine() {
+            // SAFETY: the state is not WAITING yet, so the waiter cell is ours.
+            unsafe { *self.waiter.get() = Some(w) };
+            // Publish the waiter on g0, once we are marked waiting; if the goroutine finished
+            // meanwhile (DONE), call the park off.
+            park::park(&mut || self.state.compare_exchange(EMPTY, WAITING, AcqRel, Acquire).is_ok());
+            debug_assert_eq!(self.state.load(Acquire), DONE);
+        } else {
+            // SAFETY: as above.
+            unsafe { *self.waiter.get() = Some(w) };
+            if self.state.compare_exchange(EMPTY, WAITING, AcqRel, Acquire).is_ok() {
+                while self.state.load(Acquire) != DONE {
+                    std::thread::park();
+                }
+            }
+        }
+        self.take_result()
+    }
+
+    fn is_finished(&self) -> bool {
+        self.state.load(Acquire) == DONE
+    }
+}
+
+impl<F, T> Drop for Task<F, T> {
     fn drop(&mut self) {
         if let Some(scope) = self.scope.take() {
-            let st = self.state.get_mut().unwrap_or_else(|e| e.into_inner());
-            let unjoined_panic = matches!(st.result, Some(Err(_)));
-            // Drop the result (which may borrow from the scope) before releasing the scope.
-            st.result = None;
+            let r = self.result.get_mut();
+            let unjoined_panic = matches!(r, Some(Err(_)));
+            // Drop the result and the body (which may borrow from the scope) before releasing
+            // the scope.
+            *r = None;
+            *self.f.get_mut() = None;
             scope.decrement(unjoined_panic);
         }
     }
 }
 
-struct PacketState<T> {
-    result: Option<std::thread::Result<T>>,
-    waiter: Option<Waiter>,
-}
+/// A goroutine's body as the scheduler holds it: dropping it unrun cancels the task (its join
+/// returns `Err` with a [`Cancelled`](crate::runtime::Cancelled) payload).
+pub struct Entry(Option<Arc<dyn Runnable>>);
 
-impl<T> Packet<T> {
-    pub(crate) fn new() -> Arc<Packet<T>> {
-        Arc::new(Packet {
-            state: Mutex::new(PacketState { result: None, waiter: None }),
-            finished: AtomicBool::new(false),
-            scope: None,
-        })
+impl Entry {
+    pub(crate) fn new(task: Arc<dyn Runnable>) -> Entry {
+        Entry(Some(task))
     }
 
-    pub(crate) fn new_scoped(scope: Arc<ScopeData>) -> Arc<Packet<T>> {
-        Arc::new(Packet {
-            state: Mutex::new(PacketState { result: None, waiter: None }),
-            finished: AtomicBool::new(false),
-            scope: Some(scope),
-        })
-    }
-
-    pub(crate) fn set(&self, r: std::thread::Result<T>) {
-        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-        st.result = Some(r);
-        self.finished.store(true, Release);
-        let w = st.waiter.take();
-        drop(st);
-        if let Some(w) = w {
-            w.wake();
-        }
-    }
-
-    /// Waits for the result: parks a goroutine, blocks a plain thread.
-    pub(crate) fn wait(&self) -> std::thread::Result<T> {
-        loop {
-            let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
-            if let Some(r) = st.result.take() {
-                return r;
-            }
-            let w = Waiter::current();
-            let g = w.is_goroutine();
-            st.waiter = Some(w);
-            Waiter::block(g, st);
-        }
-    }
-
-    pub(crate) fn is_finished(&self) -> bool {
-        self.finished.load(Acquire)
-    }
-}
-
-/// Completes the packet with `Cancelled` if the goroutine's closure is dropped unrun.
-struct Completer<T>(Option<Arc<Packet<T>>>);
-
-impl<T> Completer<T> {
-    fn complete(mut self, r: std::thread::Result<T>) {
-        if let Some(p) = self.0.take() {
-            p.set(r);
+    /// Runs the body (it catches its own panics).
+    pub fn run(mut self) {
+        if let Some(t) = self.0.take() {
+            t.run();
         }
     }
 }
 
-impl<T> Drop for Completer<T> {
+impl Drop for Entry {
     fn drop(&mut self) {
-        if let Some(p) = self.0.take() {
-            p.set(Err(Box::new(crate::runtime::Cancelled)));
+        if let Some(t) = self.0.take() {
+            t.cancel();
         }
     }
 }
 
-/// Wraps `f` into a goroutine body that stores its result (or panic) in a new packet.
-pub(crate) fn wrap<F, T>(f: F) -> (crate::sched::g::Entry, Arc<Packet<T>>)
+/// Makes a task for `f`: the scheduler's entry and the join side.
+pub(crate) fn wrap<F, T>(f: F) -> (Entry, Arc<dyn Join<T>>)
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let packet = Packet::new();
-    let completer = Completer(Some(packet.clone()));
-    let entry = Box::new(move || {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        completer.complete(r);
-    });
-    (entry, packet)
+    let task = Task::new(f, None);
+    (Entry::new(task.clone()), task)
 }
 
 /// The scheduler of the current goroutine, or a panic telling the user to start a runtime.
@@ -185,11 +255,11 @@ where
     T: Send + 'static,
 {
     let (m, sched) = current_sched("gort::go");
-    let (entry, packet) = wrap(f);
+    let (entry, task) = wrap(f);
     // SAFETY: m is this thread's M.
     let id = unsafe { sched.spawn(m, entry, None, sched.default_stack, Location::caller()) };
     crate::sched::park::poll_cancel();
-    JoinHandle { packet, id: GoId(id) }
+    JoinHandle { task, id: GoId(id) }
 }
 
 /// Configures a goroutine before starting it, like [`std::thread::Builder`].
@@ -271,11 +341,11 @@ impl Goroutine {
             Some(s) => stack::validate_size(s)?,
             None => sched.default_stack,
         };
-        let (entry, packet) = wrap(f);
+        let (entry, task) = wrap(f);
         // SAFETY: m is this thread's M.
         let id = unsafe { sched.spawn(m, entry, self.name, size, Location::caller()) };
         crate::sched::park::poll_cancel();
-        Ok(JoinHandle { packet, id: GoId(id) })
+        Ok(JoinHandle { task, id: GoId(id) })
     }
 }
 
@@ -290,7 +360,7 @@ impl Goroutine {
 /// });
 /// ```
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
+    task: Arc<dyn Join<T>>,
     id: GoId,
 }
 
@@ -307,7 +377,7 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn join(self) -> std::thread::Result<T> {
-        self.packet.wait()
+        self.task.wait()
     }
 
     /// The goroutine's id.
@@ -335,7 +405,7 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.packet.is_finished()
+        self.task.is_finished()
     }
 }
 

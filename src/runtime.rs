@@ -197,7 +197,7 @@ pub fn unlock_os_thread() {
 pub fn goid() -> GoId {
     current_sched("gort::runtime::goid");
     let g = park::current_g().expect("gort::runtime::goid called on the scheduler stack");
-    GoId(g.id.load(Relaxed))
+    GoId(g.id())
 }
 
 /// The current goroutine's name, if it was given one with [`Goroutine::name`](crate::Goroutine::name).
@@ -213,7 +213,7 @@ pub fn goid() -> GoId {
 pub fn name() -> Option<String> {
     let g = park::current_g()?;
     // SAFETY: we are the running G; the name is only changed when the G is reused.
-    unsafe { g.ctx() }.name.clone()
+    unsafe { g.ctx() }.name.as_deref().map(str::to_owned)
 }
 
 /// Go's `runtime.Stack`: a dump of the current goroutine (`all == false`) or of every goroutine

@@ -3,10 +3,10 @@
 //!
 //! Soundness rests on one invariant: `scope` does not return (or unwind) before every goroutine
 //! started in it has finished and dropped its closure and result. Each goroutine holds a
-//! [`ScopeData`] count through its packet, released when the packet is dropped (by the goroutine
-//! or by its handle, whichever is last); `scope` waits for the count to reach zero.
+//! [`ScopeData`] count through its task, released when the task is dropped (by the goroutine or
+//! by its handle, whichever is last); `scope` waits for the count to reach zero.
 
-use crate::goroutine::{current_sched, GoId, Packet};
+use crate::goroutine::{current_sched, Entry, GoId, Join, Runnable, Task};
 use crate::sched::park::Waiter;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
@@ -57,7 +57,7 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 /// A handle to join a goroutine started in a [`Scope`].
 pub struct ScopedJoinHandle<'scope, T> {
-    packet: Arc<Packet<T>>,
+    task: Arc<dyn Join<T> + 'scope>,
     id: GoId,
     _scope: PhantomData<&'scope ()>,
 }
@@ -137,19 +137,17 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         let (m, sched) = current_sched("gort::Scope::go");
         self.data.running.fetch_add(1, Relaxed);
-        let packet: Arc<Packet<T>> = Packet::new_scoped(self.data.clone());
-        let p2 = packet.clone();
-        let body: Box<dyn FnOnce() + Send + 'scope> = Box::new(move || {
-            let r = panic::catch_unwind(AssertUnwindSafe(f));
-            p2.set(r);
-        });
+        let task = Task::new(f, Some(self.data.clone()));
+        let run: Arc<dyn Runnable + 'scope> = task.clone();
+        let join: Arc<dyn Join<T> + 'scope> = task;
         // SAFETY: `scope` waits for `running` to reach zero before returning, and the count is
-        // released only when this closure (and everything borrowed by it) has been dropped, so
-        // the 'scope borrows outlive every use.
-        let body: Box<dyn FnOnce() + Send + 'static> = unsafe { std::mem::transmute(body) };
+        // released only when the task (body, result and all) is dropped by its last owner, so
+        // every 'scope borrow outlives its uses. The lifetime is erased only to store the task
+        // in the scheduler, which does not care about it.
+        let run: Arc<dyn Runnable + 'static> = unsafe { std::mem::transmute(run) };
         // SAFETY: m is this thread's M.
-        let id = unsafe { sched.spawn(m, body, None, sched.default_stack, Location::caller()) };
-        ScopedJoinHandle { packet, id: GoId(id), _scope: PhantomData }
+        let id = unsafe { sched.spawn(m, Entry::new(run), None, sched.default_stack, Location::caller()) };
+        ScopedJoinHandle { task: join, id: GoId(id), _scope: PhantomData }
     }
 }
 
@@ -163,7 +161,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// });
     /// ```
     pub fn join(self) -> std::thread::Result<T> {
-        self.packet.wait()
+        self.task.wait()
     }
 
     /// The goroutine's id.
@@ -194,6 +192,6 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// });
     /// ```
     pub fn is_finished(&self) -> bool {
-        self.packet.is_finished()
+        self.task.is_finished()
     }
 }

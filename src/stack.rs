@@ -31,7 +31,13 @@ pub const MIN_STACK: usize = 16 * 1024;
 /// Largest stack a goroutine may ask for (Go's maximum on 64-bit).
 pub const MAX_STACK: usize = 1 << 30;
 /// Default goroutine stack size when neither the builder nor `GORT_STACK_SIZE` says otherwise.
-pub const DEFAULT_STACK: usize = 128 * 1024;
+///
+/// Stacks cannot grow (Rust has no stack maps to move frames), so this is a trade-off: 64 KiB
+/// holds ordinary code comfortably (a debug-build panic with a full backtrace needs under 32
+/// KiB), while page tables cost about stride/512 bytes per live goroutine (136 bytes here).
+/// Deep recursion needs `Goroutine::stack_size` or `GORT_STACK_SIZE`; overflowing is a clear
+/// fatal error, never corruption.
+pub const DEFAULT_STACK: usize = 64 * 1024;
 /// Address space reserved per arena (not memory: pages are only backed when touched).
 pub const ARENA_BYTES: usize = 1 << 30;
 /// `madvise` advice that installs guard markers (Linux 6.13, include/uapi/asm-generic/mman-common.h).

@@ -27,7 +27,7 @@ use super::Sched;
 use crate::stack::Stack;
 use std::cell::UnsafeCell;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use std::sync::Weak;
 
 pub const IDLE: u64 = 0;
@@ -39,16 +39,14 @@ pub const DEAD: u64 = 4;
 const STATE_MASK: u64 = 0xff;
 const SEQ_ONE: u64 = 0x100;
 
-/// The goroutine body as the scheduler sees it: a boxed closure that runs the user's function
-/// and delivers its result (see `goroutine.rs`).
-pub type Entry = Box<dyn FnOnce() + Send + 'static>;
+pub use crate::goroutine::Entry;
 
 pub struct G {
-    /// Goroutine id; written by the spawning P before the G is published.
-    pub id: AtomicU64,
+    /// Goroutine id (low 63 bits; written by the spawning P before the G is published) and
+    /// the cancel flag (top bit: set to ask the goroutine to unwind at its next runtime call,
+    /// on runtime shutdown). Packed to keep the G small.
+    id_cancel: AtomicU64,
     status: AtomicU64,
-    /// Set to ask the goroutine to unwind at its next runtime call (runtime shutdown).
-    pub cancelled: AtomicBool,
     /// The runtime this G belongs to.
     pub sched: Weak<Sched>,
     /// The `go` call site, for dumps (atomic so that a dump may read it while the G is reused).
@@ -61,10 +59,10 @@ pub struct Ctx {
     /// Saved stack pointer while not running; null before the first run.
     pub sp: *mut u8,
     pub stack: Option<Stack>,
-    /// Requested stack size (validated, page-rounded).
-    pub stack_size: usize,
+    /// Requested stack size in bytes (validated and page-rounded, so at most 1 GiB).
+    pub stack_size: u32,
     pub entry: Option<Entry>,
-    pub name: Option<String>,
+    pub name: Option<Box<str>>,
     /// `lock_os_thread` nesting depth and the M it pins (Go's lockedm).
     pub lock_count: u32,
     pub locked_m: *const M,
@@ -79,9 +77,8 @@ unsafe impl Sync for G {}
 impl G {
     pub fn new(sched: Weak<Sched>) -> G {
         G {
-            id: AtomicU64::new(0),
+            id_cancel: AtomicU64::new(0),
             status: AtomicU64::new(IDLE),
-            cancelled: AtomicBool::new(false),
             sched,
             created_by: AtomicPtr::new(std::ptr::null_mut()),
             ctx: UnsafeCell::new(Ctx {
@@ -147,10 +144,43 @@ impl G {
     }
 }
 
+const CANCEL: u64 = 1 << 63;
+
 impl G {
+    /// The goroutine id.
+    pub fn id(&self) -> u64 {
+        self.id_cancel.load(Relaxed) & !CANCEL
+    }
+
+    /// Gives a (reused) G its new id and initial cancel flag, before it is published.
+    pub fn set_id(&self, id: u64, cancelled: bool) {
+        self.id_cancel.store(id | if cancelled { CANCEL } else { 0 }, Relaxed);
+    }
+
+    /// Whether the runtime asked this goroutine to unwind.
+    pub fn is_cancelled(&self) -> bool {
+        self.id_cancel.load(Relaxed) & CANCEL != 0
+    }
+
+    /// Asks the goroutine to unwind at its next runtime call.
+    pub fn cancel(&self) {
+        self.id_cancel.fetch_or(CANCEL, SeqCst);
+    }
+
     /// Where the goroutine was started, if known.
     pub fn created_by(&self) -> Option<&'static Location<'static>> {
         // SAFETY: the pointer is null or came from a &'static Location.
         unsafe { self.created_by.load(Relaxed).as_ref() }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn g_stays_small() {
+        // A parked goroutine costs its G (plus a 4 KiB stack page); keep the G within a
+        // 144-byte malloc chunk together with its Arc header.
+        let size = std::mem::size_of::<super::G>();
+        assert!(size <= 120, "G grew to {size} bytes");
     }
 }

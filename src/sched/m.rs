@@ -34,10 +34,12 @@ pub enum Action {
     None,
     /// Put the G at the tail of the local run queue.
     Yield,
-    /// Mark the G waiting, then run this function (which releases the lock guarding the queue
-    /// the G waits on). It runs on g0, must not panic, and must not touch the G's stack after
-    /// releasing the lock: from then on a waker may resume the G on another M.
-    Park(*mut (dyn FnMut() + 'static)),
+    /// Mark the G waiting, then run this function (which publishes the G's waiter record, or
+    /// releases the lock guarding the queue it is in). It runs on g0, must not panic or park,
+    /// and must not touch the G's stack once the record is visible: from then on a waker may
+    /// resume the G on another M. Returning false calls the park off (the condition the G
+    /// waits for already holds): the G is resumed at once, as Go's `unlockf` returning false.
+    Park(*mut (dyn FnMut() -> bool + 'static)),
     /// The G has finished.
     Exit,
 }
@@ -201,12 +203,13 @@ impl M {
         let ctx = unsafe { g.ctx() };
         if ctx.sp.is_null() {
             // First run: give the G a stack and a fresh frame.
-            let stack = if ctx.stack_size == sched.default_stack { pl.stacks.pop() } else { None };
-            let stack = match stack.map(Ok).unwrap_or_else(|| sched.stacks.alloc(ctx.stack_size)) {
+            let size = ctx.stack_size as usize;
+            let stack = if size == sched.default_stack { pl.stacks.pop() } else { None };
+            let stack = match stack.map(Ok).unwrap_or_else(|| sched.stacks.alloc(size)) {
                 Ok(s) => s,
                 Err(e) => crate::fatal(&format!(
                     "cannot allocate a stack for goroutine {}: {e}",
-                    g.id.load(Relaxed)
+                    g.id()
                 )),
             };
             // SAFETY: the stack is ours, its top is 16-aligned with room for the frame, and
@@ -243,11 +246,15 @@ impl M {
                 sched.runqput(unsafe { &*p }, g, false);
             }
             Action::Park(unlock) => {
+                let seq = g.seq();
                 g.set_waiting();
-                drop(g);
                 // SAFETY: the parking G keeps the closure alive on its stack until it is
-                // resumed, which cannot happen before the closure releases the lock.
-                unsafe { (*unlock)() };
+                // resumed, which cannot happen before the closure publishes its waiter.
+                if !unsafe { (*unlock)() } && g.try_ready(seq) {
+                    // Called off, and nobody else readied it meanwhile: run it next.
+                    // SAFETY: we hold p.
+                    sched.runqput(unsafe { &*p }, g, true);
+                }
             }
             Action::Exit => {
                 // SAFETY: we are the holder of the dead G and of p.

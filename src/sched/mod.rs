@@ -213,16 +213,15 @@ impl Sched {
             self.allgs.lock().unwrap_or_else(|e| e.into_inner()).push(g.clone());
             g
         });
-        g.id.store(id, Relaxed);
+        g.set_id(id, self.cancelling.load(Relaxed));
         g.created_by.store(created_by as *const Location<'static> as *mut _, Relaxed);
-        g.cancelled.store(self.cancelling.load(Relaxed), Relaxed);
         {
             // SAFETY: the G is idle and ours until published below.
             let ctx = unsafe { g.ctx() };
             ctx.entry = Some(entry);
-            ctx.name = name;
+            ctx.name = name.map(String::into_boxed_str);
             debug_assert!(ctx.stack.is_none(), "runtime: an idle G kept its stack");
-            ctx.stack_size = stack_size;
+            ctx.stack_size = u32::try_from(stack_size).expect("runtime: stack size above 1 GiB");
         }
         g.set_state(RUNNABLE);
         match p {
@@ -447,7 +446,7 @@ impl Sched {
             if g.state() == g::IDLE || g.state() == g::DEAD {
                 continue;
             }
-            g.cancelled.store(true, SeqCst);
+            g.cancel();
             if g.state() == g::WAITING {
                 Sched::ready(g.clone(), g.seq());
             }

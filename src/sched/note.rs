@@ -11,11 +11,18 @@ use crate::loom::sync::atomic::{AtomicU32, Ordering::*};
 
 pub struct Note {
     key: AtomicU32,
+    /// Under loom: the futex's wait queue (see `futex_wait` at the end of the file).
+    #[cfg(loom)]
+    futex: (loom::sync::Mutex<()>, loom::sync::Condvar),
 }
 
 impl Note {
     pub fn new() -> Note {
-        Note { key: AtomicU32::new(0) }
+        Note {
+            key: AtomicU32::new(0),
+            #[cfg(loom)]
+            futex: (loom::sync::Mutex::new(()), loom::sync::Condvar::new()),
+        }
     }
 
     /// Re-arms the note. Owner only, and only when no wakeup can be in flight.
@@ -26,26 +33,28 @@ impl Note {
     /// Blocks the calling OS thread until `wakeup`.
     pub fn sleep(&self) {
         while self.key.load(Acquire) == 0 {
-            futex_wait(&self.key, 0);
+            futex_wait(self, 0);
         }
     }
 
     /// Wakes the sleeper (or lets its next `sleep` return at once).
     pub fn wakeup(&self) {
         let old = self.key.swap(1, Release);
-        debug_assert_eq!(old, 0, "runtime: double wakeup of a note");
-        futex_wake(&self.key);
+        if cfg!(any(debug_assertions, loom)) {
+            assert_eq!(old, 0, "runtime: double wakeup of a note");
+        }
+        futex_wake(self);
     }
 }
 
 #[cfg(not(loom))]
-fn futex_wait(key: &AtomicU32, expected: u32) {
+fn futex_wait(note: &Note, expected: u32) {
     // SAFETY: FUTEX_WAIT reads the aligned u32 behind `key`, which lives for the call; a changed
     // value or a signal just makes it return early, and the caller loops.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
-            key.as_ptr(),
+            note.key.as_ptr(),
             libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
             expected,
             std::ptr::null::<libc::timespec>(),
@@ -54,19 +63,30 @@ fn futex_wait(key: &AtomicU32, expected: u32) {
 }
 
 #[cfg(not(loom))]
-fn futex_wake(key: &AtomicU32) {
+fn futex_wake(note: &Note) {
     // SAFETY: FUTEX_WAKE only uses the address as a key.
     unsafe {
-        libc::syscall(libc::SYS_futex, key.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
+        libc::syscall(libc::SYS_futex, note.key.as_ptr(), libc::FUTEX_WAKE | libc::FUTEX_PRIVATE_FLAG, 1);
     }
 }
 
-// Under loom there is no futex: the sleeper yields to the model until the flag is set, which
-// explores the same interleavings of flag and wake-up.
+// Under loom there is no futex: a mutex and condvar stand in for the kernel's wait queue. As with
+// the futex, the value check and the decision to block are atomic with respect to a wake (both
+// hold the queue's lock), so a sleeper whose wake-up never comes blocks for good, and loom
+// reports the model as deadlocked: exactly the lost wake-up the model checks for. (Spinning on
+// `yield_now` instead would show up only as "exceeded maximum number of branches".)
 #[cfg(loom)]
-fn futex_wait(_key: &AtomicU32, _expected: u32) {
-    loom::thread::yield_now();
+fn futex_wait(note: &Note, expected: u32) {
+    let (lock, queue) = &note.futex;
+    let guard = lock.lock().unwrap();
+    if note.key.load(Relaxed) == expected {
+        drop(queue.wait(guard).unwrap());
+    }
 }
 
 #[cfg(loom)]
-fn futex_wake(_key: &AtomicU32) {}
+fn futex_wake(note: &Note) {
+    let (lock, queue) = &note.futex;
+    let _guard = lock.lock().unwrap();
+    queue.notify_one();
+}

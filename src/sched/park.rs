@@ -25,7 +25,6 @@ use super::Sched;
 use crate::arch;
 use crate::runtime::Cancelled;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
 use std::thread::Thread;
 
@@ -77,12 +76,13 @@ unsafe fn switch_to_g0(action: Action) {
     }
 }
 
-/// Parks the current goroutine; `unlock` runs on g0 once the G is marked waiting.
+/// Parks the current goroutine; `unlock` runs on g0 once the G is marked waiting (see
+/// [`Action::Park`] for its rules; returning false calls the park off).
 ///
 /// If the goroutine has been cancelled (runtime shutdown), `unlock` runs and the goroutine
 /// unwinds with [`Cancelled`] instead of parking (or right after waking). A goroutine that is
 /// already unwinding is pinned to its thread while parked (Rust's panic count lives in TLS).
-pub fn park(unlock: &mut dyn FnMut()) {
+pub fn park(unlock: &mut dyn FnMut() -> bool) {
     let g = current_g().expect("runtime: park outside a goroutine");
     check_cancel(g, unlock);
     let pin = panicking();
@@ -91,18 +91,19 @@ pub fn park(unlock: &mut dyn FnMut()) {
     }
     // SAFETY: the 'static is erased only for storage in the M; the closure lives in our frame,
     // which stays intact until we are resumed.
-    let unlock: *mut (dyn FnMut() + 'static) = unsafe { std::mem::transmute(unlock as *mut dyn FnMut()) };
+    let unlock: *mut (dyn FnMut() -> bool + 'static) =
+        unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
     // SAFETY: we are on a goroutine; the closure outlives the park.
     unsafe { switch_to_g0(Action::Park(unlock)) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
     let g = current_g().expect("runtime: resumed outside a goroutine");
-    check_cancel(g, &mut || {});
+    check_cancel(g, &mut || true);
 }
 
-fn check_cancel(g: &G, unlock: &mut dyn FnMut()) {
-    if g.cancelled.load(Relaxed) && !panicking() {
+fn check_cancel(g: &G, unlock: &mut dyn FnMut() -> bool) {
+    if g.is_cancelled() && !panicking() {
         unlock();
         panic::resume_unwind(Box::new(Cancelled));
     }
@@ -111,17 +112,17 @@ fn check_cancel(g: &G, unlock: &mut dyn FnMut()) {
 /// Go's `Gosched`: put the current G at the back of its P's queue and run something else.
 pub fn yield_now() {
     let g = current_g().expect("runtime: gosched outside a goroutine");
-    check_cancel(g, &mut || {});
+    check_cancel(g, &mut || true);
     // SAFETY: we are on a goroutine.
     unsafe { switch_to_g0(Action::Yield) };
     let g = current_g().expect("runtime: resumed outside a goroutine");
-    check_cancel(g, &mut || {});
+    check_cancel(g, &mut || true);
 }
 
 /// Checks for cancellation at a runtime call that does not park (e.g. `go`).
 pub fn poll_cancel() {
     if let Some(g) = current_g() {
-        check_cancel(g, &mut || {});
+        check_cancel(g, &mut || true);
     }
 }
 
@@ -135,15 +136,15 @@ pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
         // SAFETY: we are this G's holder while it runs.
         let entry = unsafe { (*(*g).ctx.get()).entry.take() };
         // SAFETY: as above.
-        let cancelled = unsafe { (*g).cancelled.load(Relaxed) };
-        if let Some(f) = entry {
-            // The entry closure catches the user's panics itself; this outer catch only guards
-            // the runtime against a panicking destructor of a closure that never runs.
+        let cancelled = unsafe { (*g).is_cancelled() };
+        if let Some(e) = entry {
+            // The task catches the user's panics itself (a cancelled one is dropped unrun);
+            // this outer catch only guards the runtime.
             let _ = panic::catch_unwind(AssertUnwindSafe(move || {
                 if cancelled {
-                    drop(f);
+                    drop(e);
                 } else {
-                    f();
+                    e.run();
                 }
             }));
         }
@@ -187,7 +188,10 @@ impl Waiter {
     pub fn block<T>(is_goroutine: bool, guard: T) {
         if is_goroutine {
             let mut guard = Some(guard);
-            park(&mut || drop(guard.take()));
+            park(&mut || {
+                drop(guard.take());
+                true
+            });
         } else {
             drop(guard);
             std::thread::park();

@@ -63,6 +63,13 @@ impl<G> RunQueue<G> {
         }
     }
 
+    /// A queue whose `head` and `tail` start at `pos` instead of 0, so that a model crosses the
+    /// `u32` wrap-around of the indices.
+    #[cfg(loom)]
+    pub fn starting_at(pos: u32) -> RunQueue<G> {
+        RunQueue { head: AtomicU32::new(pos), tail: AtomicU32::new(pos), ..RunQueue::new() }
+    }
+
     /// The owner's handle.
     ///
     /// # Safety
@@ -119,7 +126,9 @@ impl<G> Local<'_, G> {
     fn push_slow(&self, g: *mut G, h: u32, t: u32) -> Option<Overflow<G>> {
         let q = self.0;
         let n = (t.wrapping_sub(h) as usize) / 2;
-        debug_assert_eq!(n, CAPACITY / 2, "runtime: runq is not full");
+        if cfg!(any(debug_assertions, loom)) {
+            assert_eq!(n, CAPACITY / 2, "runtime: runq is not full");
+        }
         let batch: Vec<*mut G> =
             (0..n).map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed)).collect();
         if q.head.compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed).is_err() {
