@@ -201,8 +201,12 @@ impl StackPool {
         let arena = class.arenas.last_mut().expect("an arena exists");
         // SAFETY: carved < slots, so the slot lies inside the arena mapping.
         let guard = unsafe { arena.start.add(arena.carved * stride) };
-        install_guard(guard)?;
         arena.carved += 1;
+        drop(classes);
+        // The slot is ours now: install its guard without holding the pool's lock.
+        // On failure the slot stays carved and unused: without a guard it must never hold a
+        // stack, and its address space is all it costs.
+        install_guard(guard)?;
         // SAFETY: the stack starts one page above the slot start, inside the same slot.
         let base = unsafe { guard.add(PAGE) };
         Ok(Stack { base, size })

@@ -29,6 +29,9 @@ use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
 use std::sync::Arc;
 
+/// How long a spinning M that found nothing keeps polling before it gives up its P.
+pub const SPIN_WAIT: std::time::Duration = std::time::Duration::from_micros(50);
+
 /// What a G asks its M to do after switching to g0.
 pub enum Action {
     None,
@@ -367,6 +370,14 @@ impl M {
                         }
                     }
                 }
+                // Keep watching for work a little longer before giving the P up. A producer
+                // that spawns goroutines one at a time (each parking at once) would otherwise
+                // pay a futex wake-up and a sleep per goroutine; spinning costs at most
+                // SPIN_WAIT of one CPU per idle transition, and only for spinning Ms (at most
+                // half the Ps).
+                if self.spin_for_work(sched, procs) {
+                    continue 'top;
+                }
             }
             // Nothing: give up the P (rule 3 of "Worker thread parking/unparking").
             let mut l = sched.lock();
@@ -400,6 +411,26 @@ impl M {
             }
             if !unsafe { self.stopm(sched) } {
                 return None;
+            }
+        }
+    }
+
+    /// Polls (without taking anything) until some run queue holds work or [`SPIN_WAIT`] has
+    /// passed. True if work appeared.
+    fn spin_for_work(&self, sched: &Sched, procs: usize) -> bool {
+        let start = std::time::Instant::now();
+        loop {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if sched.runqsize.load(Relaxed) > 0 || sched.stopping.load(Relaxed) {
+                return true;
+            }
+            if (0..procs).any(|vid| sched.p(vid).is_some_and(|v| !v.runq.is_empty())) {
+                return true;
+            }
+            if start.elapsed() >= SPIN_WAIT {
+                return false;
             }
         }
     }

@@ -36,6 +36,7 @@ pub mod note;
 pub mod p;
 pub mod park;
 pub mod runq;
+#[cfg(all(test, loom))] mod loom_tests;
 
 use self::g::{Entry, G, RUNNABLE};
 use self::m::M;

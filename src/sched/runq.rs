@@ -67,7 +67,12 @@ impl<G> RunQueue<G> {
     /// `u32` wrap-around of the indices.
     #[cfg(loom)]
     pub fn starting_at(pos: u32) -> RunQueue<G> {
-        RunQueue { head: AtomicU32::new(pos), tail: AtomicU32::new(pos), ..RunQueue::new() }
+        RunQueue {
+            head: AtomicU32::new(pos),
+            tail: AtomicU32::new(pos),
+            runnext: AtomicPtr::new(ptr::null_mut()),
+            buf: (0..CAPACITY).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+        }
     }
 
     /// The owner's handle.

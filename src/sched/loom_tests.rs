@@ -1,0 +1,908 @@
+//! Loom model checks of the scheduler's lock-free parts.
+//!
+//! Run with
+//!
+//! ```text
+//! RUSTFLAGS="--cfg loom" cargo test --lib --release loom
+//! ```
+//!
+//! (`LOOM_MAX_PREEMPTIONS=n` overrides each model's preemption bound, `LOOM_LOG=1` and
+//! `LOOM_LOCATION=1` explain a failure.)
+//!
+//! 1. The P's local run queue (`runq.rs`), on items whose payload lives in a loom `UnsafeCell`:
+//!    the pushing thread writes it before the push and whoever takes the item writes it again,
+//!    so loom checks that each hand-over (push -> pop / grab, grab -> the stealer's own ring ->
+//!    the next stealer) carries happens-before, as the real `G::ctx` needs. At the end every
+//!    item must have been obtained exactly once, with no leaked or duplicated `Arc` count.
+//! 2. The `Note` (`note.rs`) on its own.
+//! 3. The M park/unpark protocol ("Worker thread parking/unparking" in `mod.rs`): a miniature
+//!    of `Sched` and `M` ([`mini`]) with the real `Note` and `RunQueue`, step for step as in
+//!    `m.rs` / `mod.rs`. A lost wake-up leaves an M asleep on its note and the test's main
+//!    thread waiting for the work forever, which loom reports as a deadlock.
+
+use super::note::Note;
+use super::runq::{RunQueue, Steal};
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicUsize, Ordering::*};
+use loom::sync::Mutex;
+use loom::thread;
+use std::sync::Arc;
+
+/// Runs `f` under loom with at most `preemptions` preemptions per execution (unless the
+/// `LOOM_MAX_PREEMPTIONS` environment variable says otherwise).
+fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+    let mut b = loom::model::Builder::new();
+    if b.preemption_bound.is_none() {
+        b.preemption_bound = Some(preemptions);
+    }
+    let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let r = runs.clone();
+    b.check(move || {
+        r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        f()
+    });
+    eprintln!("loom: {} executions", runs.load(std::sync::atomic::Ordering::Relaxed));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. The run queue
+// ---------------------------------------------------------------------------------------------
+
+/// A queued element: an id, and a payload that loom watches for data races.
+struct Item {
+    id: usize,
+    body: UnsafeCell<usize>,
+}
+
+// SAFETY: `body` is only touched by the thread that currently holds the item; that the run
+// queue makes this so (with happens-before at every hand-over) is what the models check.
+unsafe impl Sync for Item {}
+
+fn item(id: usize) -> Arc<Item> {
+    let it = Arc::new(Item { id, body: UnsafeCell::new(0) });
+    // SAFETY: not shared yet.
+    it.body.with_mut(|b| unsafe { *b = id + 1000 });
+    it
+}
+
+/// The consumer's first touch of an item it obtained (a real M writes the G's context).
+fn took(it: Arc<Item>) -> Arc<Item> {
+    it.body.with_mut(|b| {
+        // SAFETY: we hold the item; loom reports a race if the queue did not order us after
+        // the previous holder.
+        let b = unsafe { &mut *b };
+        assert!(*b == it.id + 1000 || *b == it.id + 2000, "item {}: stale payload {}", it.id, *b);
+        *b = it.id + 2000;
+    });
+    it
+}
+
+/// Moves everything left in `q` (ring and runnext) to `out`.
+fn drain(q: &RunQueue<Item>, out: &mut Vec<Arc<Item>>) {
+    // SAFETY: the model's other threads have been joined: the caller is the only user.
+    let l = unsafe { q.local() };
+    while let Some((g, _)) = l.pop() {
+        out.push(took(g));
+    }
+}
+
+/// Every item `0..n` is in `got` exactly once, and `got` holds its only strong count.
+fn check_exactly_once(n: usize, got: Vec<Arc<Item>>) {
+    let mut seen = vec![0usize; n];
+    for it in &got {
+        assert!(it.id < n, "unknown item {}", it.id);
+        seen[it.id] += 1;
+    }
+    for (id, &k) in seen.iter().enumerate() {
+        assert_eq!(k, 1, "item {id} obtained {k} times");
+    }
+    for it in &got {
+        assert_eq!(Arc::strong_count(it), 1, "item {}: leaked or duplicated count", it.id);
+    }
+}
+
+/// Spawns a stealer that owns `mine` and calls `steal_from` once per entry of `rounds` (the
+/// entry is `steal_runnext`, which `find_runnable` sets on its last round), on the victim
+/// queues in turn. Returns what it got to run; what it moved into `mine` stays there.
+fn stealer(
+    mine: Arc<RunQueue<Item>>,
+    victims: Vec<Arc<RunQueue<Item>>>,
+    rounds: &'static [bool],
+) -> thread::JoinHandle<Vec<Arc<Item>>> {
+    thread::spawn(move || {
+        // SAFETY: this thread is `mine`'s only owner until it is joined.
+        let local = unsafe { mine.local() };
+        let mut got = Vec::new();
+        for &steal_runnext in rounds {
+            for v in &victims {
+                if let Some(g) = local.steal_from(Steal(v), steal_runnext) {
+                    got.push(took(g));
+                }
+            }
+        }
+        got
+    })
+}
+
+/// The owner pushes past CAPACITY (so the 5th push overflows unless the stealer made room
+/// first) and pops once, while one stealer steals once. `start` places the indices, to cross
+/// the u32 wrap-around.
+fn owner_vs_stealer(start: u32) {
+    model(3, move || {
+        let q0 = Arc::new(RunQueue::<Item>::starting_at(start));
+        let q1 = Arc::new(RunQueue::<Item>::starting_at(start));
+        let s = stealer(q1.clone(), vec![q0.clone()], &[false]);
+        let mut got = Vec::new();
+        {
+            // SAFETY: the main thread owns q0 (the stealer only uses its Steal view).
+            let owner = unsafe { q0.local() };
+            for id in 0..5 {
+                if let Some(batch) = owner.push(item(id), false) {
+                    assert_eq!(batch.len(), super::runq::CAPACITY / 2 + 1);
+                    got.extend(batch.into_iter().map(took));
+                }
+            }
+            got.extend(owner.pop().map(|(g, _)| took(g)));
+        }
+        got.extend(s.join().unwrap());
+        drain(&q0, &mut got);
+        drain(&q1, &mut got);
+        check_exactly_once(5, got);
+    });
+}
+
+#[test]
+fn loom_runq_owner_vs_stealer() {
+    owner_vs_stealer(0);
+}
+
+#[test]
+fn loom_runq_owner_vs_stealer_index_wraparound() {
+    owner_vs_stealer(u32::MAX - 1);
+}
+
+/// The ring is full; the owner's next push takes the slow path (`push_slow`), whose CAS on
+/// head races the stealer's. Then the owner pops.
+#[test]
+fn loom_runq_overflow_vs_stealer() {
+    model(3, || {
+        let q0 = Arc::new(RunQueue::<Item>::new());
+        let q1 = Arc::new(RunQueue::<Item>::new());
+        // SAFETY: the main thread owns q0.
+        let owner = unsafe { q0.local() };
+        for id in 0..super::runq::CAPACITY {
+            assert!(owner.push(item(id), false).is_none());
+        }
+        let n = super::runq::CAPACITY + 1;
+        let s = stealer(q1.clone(), vec![q0.clone()], &[false]);
+        let mut got = Vec::new();
+        if let Some(batch) = owner.push(item(n - 1), false) {
+            got.extend(batch.into_iter().map(took));
+        }
+        got.extend(owner.pop().map(|(g, _)| took(g)));
+        got.extend(s.join().unwrap());
+        drain(&q0, &mut got);
+        drain(&q1, &mut got);
+        check_exactly_once(n, got);
+    });
+}
+
+/// runnext: the owner pushes with `next` (displacing the previous runnext to the ring) and pops
+/// (runnext first), while the stealer steals a round without runnext, then its last round with
+/// `steal_runnext`, which races the owner's CAS on runnext.
+#[test]
+fn loom_runq_runnext_stolen_on_last_round() {
+    model(3, || {
+        let q0 = Arc::new(RunQueue::<Item>::new());
+        let q1 = Arc::new(RunQueue::<Item>::new());
+        let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
+        let mut got = Vec::new();
+        {
+            // SAFETY: the main thread owns q0.
+            let owner = unsafe { q0.local() };
+            assert!(owner.push(item(0), true).is_none());
+            assert!(owner.push(item(1), true).is_none()); // 0 moves to the ring
+            got.extend(owner.pop().map(|(g, _)| took(g)));
+            assert!(owner.push(item(2), true).is_none());
+            got.extend(owner.pop().map(|(g, _)| took(g)));
+        }
+        got.extend(s.join().unwrap());
+        drain(&q0, &mut got);
+        drain(&q1, &mut got);
+        check_exactly_once(3, got);
+    });
+}
+
+/// Two stealers on one victim: their CASes on head race each other and the owner's pop; the
+/// second stealer also goes for runnext.
+#[test]
+fn loom_runq_two_stealers() {
+    model(2, || {
+        let q0 = Arc::new(RunQueue::<Item>::new());
+        let q1 = Arc::new(RunQueue::<Item>::new());
+        let q2 = Arc::new(RunQueue::<Item>::new());
+        let s1 = stealer(q1.clone(), vec![q0.clone()], &[false]);
+        let s2 = stealer(q2.clone(), vec![q0.clone()], &[true]);
+        let mut got = Vec::new();
+        {
+            // SAFETY: the main thread owns q0.
+            let owner = unsafe { q0.local() };
+            for id in 0..3 {
+                assert!(owner.push(item(id), false).is_none());
+            }
+            assert!(owner.push(item(3), true).is_none());
+            got.extend(owner.pop().map(|(g, _)| took(g)));
+        }
+        got.extend(s1.join().unwrap());
+        got.extend(s2.join().unwrap());
+        drain(&q0, &mut got);
+        drain(&q1, &mut got);
+        drain(&q2, &mut got);
+        check_exactly_once(4, got);
+    });
+}
+
+/// Stolen items go on: stealer 1 moves half of q0 into its own ring (`steal_from` publishes
+/// them with its tail store) while stealer 2 steals from stealer 1's queue, then from q0
+/// (runnext included).
+#[test]
+fn loom_runq_steal_chain() {
+    model(2, || {
+        let q0 = Arc::new(RunQueue::<Item>::new());
+        let q1 = Arc::new(RunQueue::<Item>::new());
+        let q2 = Arc::new(RunQueue::<Item>::new());
+        let mut got = Vec::new();
+        {
+            // SAFETY: the main thread owns q0.
+            let owner = unsafe { q0.local() };
+            for id in 0..4 {
+                assert!(owner.push(item(id), false).is_none());
+            }
+            assert!(owner.push(item(4), true).is_none());
+        }
+        let s1 = stealer(q1.clone(), vec![q0.clone()], &[false]);
+        let s2 = stealer(q2.clone(), vec![q1.clone(), q0.clone()], &[true]);
+        got.extend(s1.join().unwrap());
+        got.extend(s2.join().unwrap());
+        drain(&q0, &mut got);
+        drain(&q1, &mut got);
+        drain(&q2, &mut got);
+        check_exactly_once(5, got);
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. The Note
+// ---------------------------------------------------------------------------------------------
+
+/// A wakeup that comes first is remembered.
+#[test]
+fn loom_note_wakeup_before_sleep() {
+    model(3, || {
+        let n = Note::new();
+        n.wakeup();
+        n.sleep();
+        n.clear();
+        n.wakeup();
+        n.sleep();
+    });
+}
+
+/// Sleeper and waker race (loom runs both orders, and the sleeper blocking first); what the
+/// waker wrote before `wakeup` (with Relaxed, like `M::hand_p`'s `nextp`) is seen after `sleep`.
+#[test]
+fn loom_note_sleep_and_wakeup_race() {
+    model(3, || {
+        let n = Arc::new(Note::new());
+        let data = Arc::new(AtomicUsize::new(0));
+        let cell = Arc::new(Cell(UnsafeCell::new(0)));
+        let t = {
+            let (n, data, cell) = (n.clone(), data.clone(), cell.clone());
+            thread::spawn(move || {
+                // SAFETY: the sleeper reads the cell only after sleep returns.
+                cell.0.with_mut(|c| unsafe { *c = 7 });
+                data.store(42, Relaxed);
+                n.wakeup();
+            })
+        };
+        n.sleep();
+        assert_eq!(data.load(Relaxed), 42, "wakeup/sleep did not publish the waker's writes");
+        // SAFETY: ordered after the write by wakeup -> sleep (loom checks).
+        assert_eq!(cell.0.with(|c| unsafe { *c }), 7);
+        t.join().unwrap();
+    });
+}
+
+struct Cell(UnsafeCell<usize>);
+// SAFETY: accesses are ordered by the note (checked by loom).
+unsafe impl Sync for Cell {}
+
+/// An M goes idle twice on the same note (as in `stopm`, called again after each wake-up):
+/// `clear` re-arms it, and the waker only wakes an M it took off the idle list, under the lock.
+#[test]
+fn loom_note_reuse_after_clear() {
+    model(3, || {
+        let n = Arc::new(Note::new());
+        let idle = Arc::new(Mutex::new(false));
+        let t = {
+            let (n, idle) = (n.clone(), idle.clone());
+            thread::spawn(move || {
+                let mut woken = 0;
+                while woken < 2 {
+                    if std::mem::take(&mut *idle.lock().unwrap()) {
+                        n.wakeup();
+                        woken += 1;
+                    } else {
+                        thread::yield_now();
+                    }
+                }
+            })
+        };
+        for _ in 0..2 {
+            *idle.lock().unwrap() = true;
+            n.sleep();
+            n.clear();
+        }
+        t.join().unwrap();
+    });
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. The M park/unpark protocol
+// ---------------------------------------------------------------------------------------------
+
+/// A miniature of `Sched` (mod.rs) and `M` (m.rs): the same steps on the same kinds of state,
+/// with loom's atomics and mutex, the real `Note` and the real `RunQueue`. Left out: gomaxprocs
+/// changes (`retire_p`), locked Ms (`stop_locked`, `handoffp`), the G free lists, and the
+/// random start of the steal loop (with at most two Ps it makes no difference).
+///
+/// Keep it in step with m.rs / mod.rs: each function names the one it mirrors.
+mod mini {
+    use super::super::note::Note;
+    use super::super::runq::{RunQueue, Steal, CAPACITY};
+    use loom::cell::UnsafeCell;
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
+    use loom::sync::{Condvar, Mutex, MutexGuard};
+    use loom::thread;
+    use std::collections::VecDeque;
+    use std::sync::Arc;
+
+    /// A goroutine is just its number. Running G 0 spawns `g0_spawns` more (see `execute`).
+    pub type G = usize;
+
+    pub struct Sched {
+        procs: usize,
+        /// Re-check the global queue after dropping the P and `nmspinning` (as Go does);
+        /// m.rs does not (see `find_runnable`).
+        recheck_global: bool,
+        g0_spawns: usize,
+        npidle: AtomicUsize,
+        nmspinning: AtomicUsize,
+        runqsize: AtomicUsize,
+        stopping: AtomicBool,
+        lock: Mutex<Locked>,
+        ps: Vec<P>,
+        /// M slots; `Locked::mcount` of them are started.
+        ms: Vec<M>,
+        live_ms: Mutex<usize>,
+        ms_gone: Condvar,
+        /// The Gs run so far, for the test's main thread.
+        ran: Mutex<Vec<G>>,
+        ran_cv: Condvar,
+    }
+
+    /// `Locked` (mod.rs); Ps and Ms are indices into `Sched::ps` / `Sched::ms`.
+    struct Locked {
+        pidle: Vec<usize>,
+        midle: Vec<usize>,
+        runq: VecDeque<Arc<G>>,
+        mcount: usize,
+    }
+
+    /// `P` (p.rs): the run queue, and `schedtick` standing for `PLocal` (holder only: loom
+    /// checks that handing a P over orders the new holder after the old one).
+    struct P {
+        runq: RunQueue<G>,
+        schedtick: UnsafeCell<u32>,
+    }
+
+    // SAFETY: `schedtick` is only touched by the M holding the P (checked by loom).
+    unsafe impl Sync for P {}
+
+    /// `M` (m.rs): what other threads touch.
+    struct M {
+        park: Note,
+        /// `M::nextp`: P index + 1, 0 for none.
+        nextp: AtomicUsize,
+        spin_on_wake: AtomicBool,
+    }
+
+    /// `MLocal` (m.rs): the M thread's own state.
+    struct MLocal {
+        /// Our slot in `Sched::ms`.
+        me: usize,
+        p: Option<usize>,
+        spinning: bool,
+    }
+
+    pub struct Config {
+        pub procs: usize,
+        /// Ps held by the Ms the test starts (the others start idle).
+        pub held: Vec<usize>,
+        /// Gs in each P's run queue at the start (`(p, g)`), and in the global queue.
+        pub local_gs: Vec<(usize, G)>,
+        pub global_gs: Vec<G>,
+        pub g0_spawns: usize,
+        pub max_ms: usize,
+        pub recheck_global: bool,
+    }
+
+    impl Sched {
+        pub fn new(c: Config) -> Arc<Sched> {
+            let pidle: Vec<usize> = (0..c.procs).filter(|p| !c.held.contains(p)).collect();
+            let s = Sched {
+                procs: c.procs,
+                recheck_global: c.recheck_global,
+                g0_spawns: c.g0_spawns,
+                npidle: AtomicUsize::new(pidle.len()),
+                nmspinning: AtomicUsize::new(0),
+                runqsize: AtomicUsize::new(c.global_gs.len()),
+                stopping: AtomicBool::new(false),
+                lock: Mutex::new(Locked {
+                    pidle,
+                    midle: Vec::new(),
+                    runq: c.global_gs.into_iter().map(Arc::new).collect(),
+                    mcount: 0,
+                }),
+                ps: (0..c.procs)
+                    .map(|_| P { runq: RunQueue::new(), schedtick: UnsafeCell::new(0) })
+                    .collect(),
+                ms: (0..c.max_ms)
+                    .map(|_| M {
+                        park: Note::new(),
+                        nextp: AtomicUsize::new(0),
+                        spin_on_wake: AtomicBool::new(false),
+                    })
+                    .collect(),
+                live_ms: Mutex::new(0),
+                ms_gone: Condvar::new(),
+                ran: Mutex::new(Vec::new()),
+                ran_cv: Condvar::new(),
+            };
+            for (p, g) in c.local_gs {
+                // SAFETY: nobody runs yet.
+                assert!(unsafe { s.ps[p].runq.local() }.push(Arc::new(g), false).is_none());
+            }
+            Arc::new(s)
+        }
+
+        fn lock(&self) -> MutexGuard<'_, Locked> {
+            self.lock.lock().unwrap()
+        }
+
+        /// `Sched::runqput` (mod.rs). Caller holds `p`.
+        fn runqput(&self, p: usize, g: Arc<G>, next: bool) {
+            // SAFETY: the caller holds p.
+            if let Some(batch) = unsafe { self.ps[p].runq.local() }.push(g, next) {
+                self.globrunqput(batch);
+            }
+        }
+
+        /// `Sched::globrunqput` (mod.rs).
+        pub fn globrunqput(&self, gs: Vec<Arc<G>>) {
+            let mut l = self.lock();
+            l.runq.extend(gs);
+            self.runqsize.store(l.runq.len(), SeqCst);
+        }
+
+        /// `Sched::globrunqget` (mod.rs).
+        fn globrunqget(&self, p: usize, l: &mut Locked, max: usize) -> Option<Arc<G>> {
+            let len = l.runq.len();
+            if len == 0 {
+                return None;
+            }
+            let mut n = len.min(len / self.procs + 1).min(CAPACITY / 2);
+            if max > 0 {
+                n = n.min(max);
+            }
+            let g = l.runq.pop_front();
+            for _ in 1..n {
+                let Some(g2) = l.runq.pop_front() else { break };
+                // SAFETY: callers hold p.
+                if let Some(batch) = unsafe { self.ps[p].runq.local() }.push(g2, false) {
+                    l.runq.extend(batch);
+                }
+            }
+            self.runqsize.store(l.runq.len(), SeqCst);
+            g
+        }
+
+        /// `Sched::wakep` (mod.rs): rule 1.
+        pub fn wakep(self: &Arc<Self>) {
+            if self.npidle.load(SeqCst) == 0 || self.nmspinning.load(SeqCst) != 0 {
+                return;
+            }
+            if self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
+                return;
+            }
+            self.startm(None, true);
+        }
+
+        /// `Sched::startm` (mod.rs). A new M is a new loom thread running `mstart`.
+        pub fn startm(self: &Arc<Self>, p: Option<usize>, spinning: bool) {
+            let mut l = self.lock();
+            let p = match p.or_else(|| self.pidleget(&mut l)) {
+                Some(p) => p,
+                None => {
+                    drop(l);
+                    if spinning {
+                        self.nmspinning.fetch_sub(1, SeqCst);
+                    }
+                    return;
+                }
+            };
+            if self.stopping.load(SeqCst) {
+                self.pidleput(&mut l, p);
+                drop(l);
+                if spinning {
+                    self.nmspinning.fetch_sub(1, SeqCst);
+                }
+                return;
+            }
+            if let Some(m) = l.midle.pop() {
+                drop(l);
+                self.hand_p(m, Some(p), spinning);
+                return;
+            }
+            assert!(l.mcount < self.ms.len(), "model: more Ms started than the test allows");
+            let id = l.mcount;
+            l.mcount += 1;
+            drop(l);
+            *self.live_ms.lock().unwrap() += 1;
+            let s = self.clone();
+            thread::spawn(move || mstart(s, id, Some(p), spinning));
+        }
+
+        /// `Sched::pidleget` (mod.rs).
+        fn pidleget(&self, l: &mut Locked) -> Option<usize> {
+            let p = l.pidle.pop()?;
+            self.npidle.store(l.pidle.len(), SeqCst);
+            Some(p)
+        }
+
+        /// `Sched::pidleput` (mod.rs) (`procs` never changes here).
+        fn pidleput(&self, l: &mut Locked, p: usize) {
+            l.pidle.push(p);
+            self.npidle.store(l.pidle.len(), SeqCst);
+        }
+
+        /// `M::hand_p` (m.rs).
+        fn hand_p(&self, m: usize, p: Option<usize>, spinning: bool) {
+            let m = &self.ms[m];
+            m.nextp.store(p.map_or(0, |p| p + 1), Relaxed);
+            m.spin_on_wake.store(spinning, Relaxed);
+            m.park.wakeup();
+        }
+
+        /// `Sched::m_exited` (mod.rs).
+        fn m_exited(&self) {
+            let mut n = self.live_ms.lock().unwrap();
+            *n -= 1;
+            self.ms_gone.notify_all();
+        }
+
+        /// The test's main thread: waits until `n` Gs have run (forever if one was lost), then
+        /// shuts down as `Sched::shutdown` (mod.rs) does once every goroutine is done, and
+        /// returns the Gs run, in order.
+        pub fn wait_and_shutdown(&self, n: usize) -> Vec<G> {
+            let mut ran = self.ran.lock().unwrap();
+            while ran.len() < n {
+                ran = self.ran_cv.wait(ran).unwrap();
+            }
+            let ran = std::mem::take(&mut *ran);
+            self.stopping.store(true, SeqCst);
+            let idle: Vec<usize> = std::mem::take(&mut self.lock().midle);
+            for m in idle {
+                self.hand_p(m, None, false);
+            }
+            let mut live = self.live_ms.lock().unwrap();
+            while *live > 0 {
+                live = self.ms_gone.wait(live).unwrap();
+            }
+            ran
+        }
+
+        /// Starts an M holding `p` (or none: it goes straight to `stopm`), as the new-thread
+        /// branch of `startm`.
+        pub fn start_m(self: &Arc<Self>, p: Option<usize>) {
+            let id = {
+                let mut l = self.lock();
+                l.mcount += 1;
+                l.mcount - 1
+            };
+            *self.live_ms.lock().unwrap() += 1;
+            let s = self.clone();
+            thread::spawn(move || mstart(s, id, p, false));
+        }
+
+        /// `M::schedule` (m.rs), without locked Gs.
+        fn schedule(self: &Arc<Self>, ml: &mut MLocal) {
+            loop {
+                let Some((g, inherit)) = self.find_runnable(ml) else { return };
+                if ml.spinning {
+                    self.reset_spinning(ml);
+                }
+                self.execute(ml, g, inherit);
+            }
+        }
+
+        /// `M::execute` + `M::finish` (m.rs): bump schedtick, run the G. G 0 is a spawner: it
+        /// makes `g0_spawns` Gs runnable as `Sched::spawn` (mod.rs) does on an M with a P:
+        /// `runqput(p, g, true)`, then `wakep`.
+        fn execute(self: &Arc<Self>, ml: &MLocal, g: Arc<G>, inherit: bool) {
+            let p = ml.p.expect("execute without a P");
+            if !inherit {
+                // SAFETY: we hold p.
+                self.ps[p].schedtick.with_mut(|t| unsafe { *t = (*t).wrapping_add(1) });
+            }
+            if *g == 0 {
+                for id in 1..=self.g0_spawns {
+                    self.runqput(p, Arc::new(id), true);
+                    self.wakep();
+                }
+            }
+            let mut ran = self.ran.lock().unwrap();
+            ran.push(*g);
+            self.ran_cv.notify_all();
+        }
+
+        /// `M::find_runnable` (m.rs), step for step.
+        fn find_runnable(self: &Arc<Self>, ml: &mut MLocal) -> Option<(Arc<G>, bool)> {
+            'top: loop {
+                if self.stopping.load(Relaxed) {
+                    if ml.spinning {
+                        ml.spinning = false;
+                        self.nmspinning.fetch_sub(1, SeqCst);
+                    }
+                    return None;
+                }
+                let Some(p) = ml.p else {
+                    if !self.stopm(ml) {
+                        return None;
+                    }
+                    continue;
+                };
+                // SAFETY: we hold p.
+                let local = unsafe { self.ps[p].runq.local() };
+                // SAFETY: we hold p.
+                let schedtick = self.ps[p].schedtick.with(|t| unsafe { *t });
+                if schedtick % 61 == 0 && self.runqsize.load(Relaxed) > 0 {
+                    let mut l = self.lock();
+                    if let Some(g) = self.globrunqget(p, &mut l, 1) {
+                        return Some((g, false));
+                    }
+                }
+                if let Some(r) = local.pop() {
+                    return Some(r);
+                }
+                if self.runqsize.load(Relaxed) > 0 {
+                    let mut l = self.lock();
+                    if let Some(g) = self.globrunqget(p, &mut l, 0) {
+                        return Some((g, false));
+                    }
+                }
+                // Steal, unless enough Ms already spin.
+                let procs = self.procs;
+                if ml.spinning
+                    || 2 * self.nmspinning.load(SeqCst) < procs.saturating_sub(self.npidle.load(SeqCst))
+                {
+                    if !ml.spinning {
+                        ml.spinning = true;
+                        self.nmspinning.fetch_add(1, SeqCst);
+                    }
+                    for round in 0..4 {
+                        for vid in 0..procs {
+                            if vid == p {
+                                continue;
+                            }
+                            if let Some(g) = local.steal_from(Steal(&self.ps[vid].runq), round == 3) {
+                                return Some((g, false));
+                            }
+                        }
+                    }
+                }
+                // Nothing: give up the P (rule 3).
+                let mut l = self.lock();
+                if let Some(g) = self.globrunqget(p, &mut l, 0) {
+                    return Some((g, false));
+                }
+                ml.p = None;
+                self.pidleput(&mut l, p);
+                drop(l);
+                let was_spinning = ml.spinning;
+                if was_spinning {
+                    ml.spinning = false;
+                    self.nmspinning.fetch_sub(1, SeqCst); // full barrier before the re-check
+                }
+                if self.recheck_global && self.runqsize.load(SeqCst) > 0 {
+                    // Not in m.rs: Go's findRunnable re-checks the global queue here too.
+                    let mut l = self.lock();
+                    if let Some(pp) = self.pidleget(&mut l) {
+                        drop(l);
+                        ml.p = Some(pp);
+                        if was_spinning {
+                            ml.spinning = true;
+                            self.nmspinning.fetch_add(1, SeqCst);
+                        }
+                        continue 'top;
+                    }
+                }
+                for vid in 0..procs {
+                    if !self.ps[vid].runq.is_empty() {
+                        let mut l = self.lock();
+                        if let Some(pp) = self.pidleget(&mut l) {
+                            drop(l);
+                            ml.p = Some(pp);
+                            if was_spinning {
+                                ml.spinning = true;
+                                self.nmspinning.fetch_add(1, SeqCst);
+                            }
+                            continue 'top;
+                        }
+                        break;
+                    }
+                }
+                if !self.stopm(ml) {
+                    return None;
+                }
+            }
+        }
+
+        /// `M::stopm` (m.rs).
+        fn stopm(&self, ml: &mut MLocal) -> bool {
+            let me = ml.me;
+            {
+                let mut l = self.lock();
+                if self.stopping.load(SeqCst) {
+                    return false;
+                }
+                l.midle.push(me);
+            }
+            let m = &self.ms[me];
+            m.park.sleep();
+            m.park.clear();
+            let p = m.nextp.swap(0, Relaxed);
+            if p == 0 {
+                return false;
+            }
+            ml.p = Some(p - 1);
+            ml.spinning = m.spin_on_wake.load(Relaxed);
+            true
+        }
+
+        /// `M::reset_spinning` (m.rs): rule 2.
+        fn reset_spinning(self: &Arc<Self>, ml: &mut MLocal) {
+            ml.spinning = false;
+            if self.nmspinning.fetch_sub(1, SeqCst) == 1 {
+                self.wakep();
+            }
+        }
+    }
+
+    /// `mstart` (m.rs).
+    fn mstart(s: Arc<Sched>, id: usize, p: Option<usize>, spinning: bool) {
+        let mut ml = MLocal { me: id, p, spinning };
+        s.schedule(&mut ml);
+        if let Some(p) = ml.p {
+            let mut l = s.lock();
+            s.pidleput(&mut l, p);
+        }
+        s.m_exited();
+    }
+}
+
+use mini::{Config, Sched};
+
+/// Asserts that `ran` is `0..n` in some order.
+fn check_ran(n: usize, mut ran: Vec<usize>) {
+    ran.sort_unstable();
+    assert_eq!(ran, (0..n).collect::<Vec<_>>(), "Gs lost or run twice");
+}
+
+/// A G made runnable from outside any P (`Sched::spawn` with no M, or `Sched::ready` from a
+/// plain thread: `globrunqput` then `wakep`), while the only M, holding the only P, finds
+/// nothing and gives up its P (rule 1 against rule 3, global queue).
+fn global_queue_wakeup(recheck_global: bool) {
+    model(2, move || {
+        let s = Sched::new(Config {
+            procs: 1,
+            held: vec![0],
+            local_gs: vec![],
+            global_gs: vec![],
+            g0_spawns: 0,
+            max_ms: 2,
+            recheck_global,
+        });
+        s.start_m(Some(0));
+        let producer = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.globrunqput(vec![Arc::new(0)]);
+                s.wakep();
+            })
+        };
+        check_ran(1, s.wait_and_shutdown(1));
+        producer.join().unwrap();
+    });
+}
+
+/// The protocol exactly as m.rs has it.
+#[test]
+fn loom_park_global_queue_wakeup() {
+    global_queue_wakeup(false);
+}
+
+/// With the global queue re-checked after the `nmspinning` decrement, as Go does.
+#[test]
+fn loom_park_global_queue_wakeup_with_global_recheck() {
+    global_queue_wakeup(true);
+}
+
+/// As above with two Ps: M0 holds P0 and looks for work; M1 is idle (on the idle list, asleep
+/// on its note) and P1 is idle, so the producer's `wakep` can hand P1 to M1.
+fn global_queue_wakeup_idle_m(recheck_global: bool) {
+    model(2, move || {
+        let s = Sched::new(Config {
+            procs: 2,
+            held: vec![0],
+            local_gs: vec![],
+            global_gs: vec![],
+            g0_spawns: 0,
+            max_ms: 3,
+            recheck_global,
+        });
+        s.start_m(Some(0));
+        s.start_m(None);
+        let producer = {
+            let s = s.clone();
+            thread::spawn(move || {
+                s.globrunqput(vec![Arc::new(0)]);
+                s.wakep();
+            })
+        };
+        check_ran(1, s.wait_and_shutdown(1));
+        producer.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_park_global_queue_wakeup_idle_m() {
+    global_queue_wakeup_idle_m(false);
+}
+
+#[test]
+fn loom_park_global_queue_wakeup_idle_m_with_global_recheck() {
+    global_queue_wakeup_idle_m(true);
+}
+
+/// A G spawned on an M's own P (`Sched::spawn` with a P: `runqput(p, g, next = true)`, then
+/// `wakep`): `wakep` hands the idle P1 to the idle M1 (or a new M) through its note; whichever
+/// of the woken M (stealing runnext on its last round) and the spawner's own M gets the G runs
+/// it, and the other goes back to sleep until shutdown.
+#[test]
+fn loom_park_local_spawn_wakeup() {
+    model(2, || {
+        let s = Sched::new(Config {
+            procs: 2,
+            held: vec![0],
+            local_gs: vec![(0, 0)],
+            global_gs: vec![],
+            g0_spawns: 1,
+            max_ms: 3,
+            recheck_global: false,
+        });
+        s.start_m(Some(0));
+        s.start_m(None);
+        check_ran(2, s.wait_and_shutdown(2));
+    });
+}
