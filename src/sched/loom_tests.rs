@@ -367,6 +367,18 @@ mod mini {
     use std::collections::VecDeque;
     use std::sync::Arc;
 
+    /// Loom treats SeqCst loads and stores as AcqRel (loom's README, "Unsupported features";
+    /// tokio-rs/loom#180), so it would report Dekker-style false alarms for the store-then-load
+    /// pairs this protocol relies on (e.g. `globrunqput`'s `runqsize` store, then `wakep`'s
+    /// `nmspinning` load, against `find_runnable`'s `nmspinning` decrement, then its re-check).
+    /// Hence every SeqCst store or read-modify-write here is followed by `fence(SeqCst)`, which
+    /// loom does model: that is also what they compile to on x86-64, the only target (a locked
+    /// instruction, or `xchg`, is a full barrier). Plain loads, stores and the run queue's own
+    /// Acquire/Release accesses are left as they are.
+    fn sc() {
+        loom::sync::atomic::fence(SeqCst);
+    }
+
     /// A goroutine is just its number. Running G 0 spawns `g0_spawns` more (see `execute`).
     pub type G = usize;
 
@@ -493,6 +505,7 @@ mod mini {
             let mut l = self.lock();
             l.runq.extend(gs);
             self.runqsize.store(l.runq.len(), SeqCst);
+            sc();
         }
 
         /// `Sched::globrunqget` (mod.rs).
@@ -514,6 +527,7 @@ mod mini {
                 }
             }
             self.runqsize.store(l.runq.len(), SeqCst);
+            sc();
             g
         }
 
@@ -522,7 +536,9 @@ mod mini {
             if self.npidle.load(SeqCst) == 0 || self.nmspinning.load(SeqCst) != 0 {
                 return;
             }
-            if self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
+            let won = self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_ok();
+            sc();
+            if !won {
                 return;
             }
             self.startm(None, true);
@@ -537,6 +553,7 @@ mod mini {
                     drop(l);
                     if spinning {
                         self.nmspinning.fetch_sub(1, SeqCst);
+                        sc();
                     }
                     return;
                 }
@@ -546,6 +563,7 @@ mod mini {
                 drop(l);
                 if spinning {
                     self.nmspinning.fetch_sub(1, SeqCst);
+                    sc();
                 }
                 return;
             }
@@ -567,6 +585,7 @@ mod mini {
         fn pidleget(&self, l: &mut Locked) -> Option<usize> {
             let p = l.pidle.pop()?;
             self.npidle.store(l.pidle.len(), SeqCst);
+            sc();
             Some(p)
         }
 
@@ -574,6 +593,7 @@ mod mini {
         fn pidleput(&self, l: &mut Locked, p: usize) {
             l.pidle.push(p);
             self.npidle.store(l.pidle.len(), SeqCst);
+            sc();
         }
 
         /// `M::hand_p` (m.rs).
@@ -601,6 +621,7 @@ mod mini {
             }
             let ran = std::mem::take(&mut *ran);
             self.stopping.store(true, SeqCst);
+            sc();
             let idle: Vec<usize> = std::mem::take(&mut self.lock().midle);
             for m in idle {
                 self.hand_p(m, None, false);
@@ -663,6 +684,7 @@ mod mini {
                     if ml.spinning {
                         ml.spinning = false;
                         self.nmspinning.fetch_sub(1, SeqCst);
+                        sc();
                     }
                     return None;
                 }
@@ -699,6 +721,7 @@ mod mini {
                     if !ml.spinning {
                         ml.spinning = true;
                         self.nmspinning.fetch_add(1, SeqCst);
+                        sc();
                     }
                     for round in 0..4 {
                         for vid in 0..procs {
@@ -723,6 +746,7 @@ mod mini {
                 if was_spinning {
                     ml.spinning = false;
                     self.nmspinning.fetch_sub(1, SeqCst); // full barrier before the re-check
+                    sc();
                 }
                 if self.recheck_global && self.runqsize.load(SeqCst) > 0 {
                     // Not in m.rs: Go's findRunnable re-checks the global queue here too.
@@ -733,6 +757,7 @@ mod mini {
                         if was_spinning {
                             ml.spinning = true;
                             self.nmspinning.fetch_add(1, SeqCst);
+                            sc();
                         }
                         continue 'top;
                     }
@@ -746,6 +771,7 @@ mod mini {
                             if was_spinning {
                                 ml.spinning = true;
                                 self.nmspinning.fetch_add(1, SeqCst);
+                                sc();
                             }
                             continue 'top;
                         }
@@ -783,7 +809,9 @@ mod mini {
         /// `M::reset_spinning` (m.rs): rule 2.
         fn reset_spinning(self: &Arc<Self>, ml: &mut MLocal) {
             ml.spinning = false;
-            if self.nmspinning.fetch_sub(1, SeqCst) == 1 {
+            let last = self.nmspinning.fetch_sub(1, SeqCst) == 1;
+            sc();
+            if last {
                 self.wakep();
             }
         }
@@ -824,15 +852,10 @@ fn global_queue_wakeup(recheck_global: bool) {
             recheck_global,
         });
         s.start_m(Some(0));
-        let producer = {
-            let s = s.clone();
-            thread::spawn(move || {
-                s.globrunqput(vec![Arc::new(0)]);
-                s.wakep();
-            })
-        };
+        // The test's main thread is the producer (a plain thread: no M, no P).
+        s.globrunqput(vec![Arc::new(0)]);
+        s.wakep();
         check_ran(1, s.wait_and_shutdown(1));
-        producer.join().unwrap();
     });
 }
 
@@ -858,20 +881,15 @@ fn global_queue_wakeup_idle_m(recheck_global: bool) {
             local_gs: vec![],
             global_gs: vec![],
             g0_spawns: 0,
-            max_ms: 3,
+            max_ms: 4,
             recheck_global,
         });
         s.start_m(Some(0));
         s.start_m(None);
-        let producer = {
-            let s = s.clone();
-            thread::spawn(move || {
-                s.globrunqput(vec![Arc::new(0)]);
-                s.wakep();
-            })
-        };
+        // The test's main thread is the producer (a plain thread: no M, no P).
+        s.globrunqput(vec![Arc::new(0)]);
+        s.wakep();
         check_ran(1, s.wait_and_shutdown(1));
-        producer.join().unwrap();
     });
 }
 

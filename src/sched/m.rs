@@ -475,7 +475,8 @@ impl M {
     /// Own thread, on g0, holding the P.
     unsafe fn retire_p(&self, sched: &Sched) {
         let ml = unsafe { self.local() };
-        let p = unsafe { &*std::mem::replace(&mut ml.p, ptr::null()) };
+        let p_ptr = ml.p;
+        let p = unsafe { &*p_ptr };
         let local = unsafe { p.runq_local() };
         let mut gs = Vec::new();
         while let Some((g, _)) = local.pop() {
@@ -488,8 +489,14 @@ impl M {
         l.gfree.append(&mut pl.gfree);
         l.runq.extend(gs);
         sched.runqsize.store(l.runq.len(), SeqCst);
+        // Decide under the lock, where `set_gomaxprocs` changes the count: if it grew back
+        // meanwhile we keep the P; otherwise `pidleput` marks it retired.
+        if p.id >= sched.gomaxprocs.load(Relaxed) {
+            ml.p = ptr::null();
+            sched.pidleput(&mut l, p_ptr);
+        }
         drop(l);
-        if ml.spinning {
+        if ml.p.is_null() && ml.spinning {
             ml.spinning = false;
             sched.nmspinning.fetch_sub(1, SeqCst);
         }

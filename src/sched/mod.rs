@@ -150,20 +150,30 @@ impl Sched {
         let mut l = self.lock();
         let old = self.gomaxprocs.load(Relaxed);
         for id in 0..n {
-            if self.allp[id].load(Relaxed).is_null() {
+            let p = self.allp[id].load(Relaxed);
+            if p.is_null() {
                 let p = Box::into_raw(Box::new(P::new(id)));
                 self.allp[id].store(p, Release);
                 l.pidle.push(p);
-            } else if id >= old {
-                // A P retired earlier comes back; it is idle unless its old M still holds it
-                // (then that M keeps it, as it is no longer beyond gomaxprocs).
+            } else {
                 // SAFETY: non-null entries are live Ps.
-                let _ = unsafe { &*self.allp[id].load(Relaxed) };
+                let pr = unsafe { &*p };
+                // A retired P comes back idle. One still held by an M that has not noticed
+                // it was beyond gomaxprocs simply stays with that M.
+                if pr.retired.swap(false, Relaxed) {
+                    l.pidle.push(p);
+                }
             }
         }
-        // Retire idle Ps beyond n.
-        // SAFETY: pidle holds live Ps.
-        l.pidle.retain(|&p| unsafe { (*p).id } < n);
+        // Retire idle Ps beyond n; held ones retire when their M next schedules.
+        l.pidle.retain(|&p| {
+            // SAFETY: pidle holds live Ps; `retired` is written under the lock we hold.
+            let pr = unsafe { &*p };
+            if pr.id >= n {
+                pr.retired.store(true, Relaxed);
+            }
+            pr.id < n
+        });
         self.npidle.store(l.pidle.len(), SeqCst);
         self.gomaxprocs.store(n, SeqCst);
         drop(l);
@@ -371,11 +381,15 @@ impl Sched {
         Some(p)
     }
 
+    /// Puts a released P on the idle list, or retires it if it is beyond `gomaxprocs`.
     pub fn pidleput(&self, l: &mut Locked, p: *const P) {
-        // SAFETY: p is a live P handed back by its holder.
-        if unsafe { (*p).id } < self.gomaxprocs.load(Relaxed) {
+        // SAFETY: p is a live P handed back by its holder; we hold the lock.
+        let pr = unsafe { &*p };
+        if pr.id < self.gomaxprocs.load(Relaxed) {
             l.pidle.push(p);
             self.npidle.store(l.pidle.len(), SeqCst);
+        } else {
+            pr.retired.store(true, Relaxed);
         }
     }
 

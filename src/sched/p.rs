@@ -9,7 +9,7 @@ use super::g::G;
 use super::runq::{Local, RunQueue};
 use crate::stack::Stack;
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
 use std::sync::Arc;
 
 /// Free Gs kept per P before half of them move to the runtime-wide list (Go keeps 64).
@@ -26,6 +26,9 @@ pub struct P {
     /// holder writes them (plain load + store, no read-modify-write contention).
     pub spawned: AtomicU64,
     pub exited: AtomicU64,
+    /// Beyond `gomaxprocs` and held by nobody. Read and written only under the scheduler lock
+    /// (an atomic only so that the P stays `Sync`).
+    pub retired: AtomicBool,
     local: UnsafeCell<PLocal>,
 }
 
@@ -53,6 +56,7 @@ impl P {
             runq: RunQueue::new(),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
+            retired: AtomicBool::new(false),
             local: UnsafeCell::new(PLocal {
                 schedtick: 0,
                 gfree: Vec::new(),
