@@ -147,6 +147,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let run: Arc<dyn Runnable + 'static> = unsafe { std::mem::transmute(run) };
         // SAFETY: m is this thread's M.
         let id = unsafe { sched.spawn(m, Entry::new(run), None, sched.default_stack, Location::caller()) };
+        crate::sched::park::poll_cancel();
         ScopedJoinHandle { task: join, id: GoId(id), _scope: PhantomData }
     }
 }

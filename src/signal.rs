@@ -28,15 +28,17 @@ const ALTSTACK: usize = 64 * 1024;
 /// Installs the handlers once per process.
 pub fn install() {
     INSTALL.call_once(|| {
-        // SAFETY: sigaction with a valid handler; PREV_* are written once, here, before the
-        // handler can run (it is installed by these very calls), and only read afterwards.
+        // SAFETY: sigaction with valid arguments. PREV_* are filled by the first two calls,
+        // before our handler is installed by the last two, and only read afterwards.
         unsafe {
+            libc::sigaction(libc::SIGSEGV, std::ptr::null(), (&raw mut PREV_SEGV).cast());
+            libc::sigaction(libc::SIGBUS, std::ptr::null(), (&raw mut PREV_BUS).cast());
             let mut sa: libc::sigaction = std::mem::zeroed();
             sa.sa_sigaction = handler as *const () as usize;
             sa.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
             libc::sigemptyset(&mut sa.sa_mask);
-            libc::sigaction(libc::SIGSEGV, &sa, (&raw mut PREV_SEGV).cast());
-            libc::sigaction(libc::SIGBUS, &sa, (&raw mut PREV_BUS).cast());
+            libc::sigaction(libc::SIGSEGV, &sa, std::ptr::null_mut());
+            libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut());
         }
     });
 }

@@ -55,3 +55,61 @@ fn ps_come_back_after_shrinking() {
     });
     assert!(ok, "after set_gomaxprocs(2) two goroutines could not run at once");
 }
+
+/// At one P, a pair of goroutines that keep waking each other (each wake-up goes to `runnext`)
+/// must not starve a third goroutine queued behind them.
+#[test]
+fn a_ping_pong_pair_does_not_starve_its_p() {
+    use gort::sync::WaitGroup;
+    use std::sync::atomic::AtomicUsize;
+    let rt = gort::Builder::new().procs(1).build().unwrap();
+    let rounds = rt.run(|| {
+        let wa = Arc::new(WaitGroup::new());
+        let wb = Arc::new(WaitGroup::new());
+        wa.add(1);
+        wb.add(1);
+        let seen = Arc::new(AtomicBool::new(false));
+        let stop = Arc::new(AtomicBool::new(false));
+        let rounds = Arc::new(AtomicUsize::new(0));
+        let b = {
+            let (wa, wb, stop) = (wa.clone(), wb.clone(), stop.clone());
+            gort::go(move || loop {
+                wb.wait();
+                wb.add(1);
+                let done = stop.load(SeqCst);
+                wa.done();
+                if done {
+                    return;
+                }
+            })
+        };
+        let a = {
+            let (wa, wb, seen, stop, rounds) = (wa, wb, seen.clone(), stop, rounds.clone());
+            gort::go(move || {
+                for i in 0..1_000_000 {
+                    if i == 10 {
+                        // The pair is now a runnext chain: this goroutine lands in runnext and
+                        // is pushed to the ring by the next wake-up, behind the pair.
+                        let s = seen.clone();
+                        gort::go(move || s.store(true, SeqCst));
+                    }
+                    if seen.load(SeqCst) {
+                        rounds.store(i, SeqCst);
+                        break;
+                    }
+                    wb.done();
+                    wa.wait();
+                    wa.add(1);
+                }
+                stop.store(true, SeqCst);
+                wb.done();
+                wa.wait();
+            })
+        };
+        a.join().unwrap();
+        b.join().unwrap();
+        assert!(seen.load(SeqCst), "the third goroutine never ran during 1,000,000 exchanges");
+        rounds.load(SeqCst)
+    });
+    assert!(rounds < 10 + 1_000, "the third goroutine waited {rounds} exchanges");
+}

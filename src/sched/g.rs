@@ -5,7 +5,7 @@
 //!
 //! | state      | stack owned by                | on which queue          | who may change it            |
 //! |------------|-------------------------------|-------------------------|------------------------------|
-//! | `IDLE`     | nobody (no stack, or cached)  | a free-G list           | the P that takes it          |
+//! | `IDLE`     | nobody (it has no stack)      | a free-G list           | the P that takes it          |
 //! | `RUNNABLE` | nobody runs on it             | a P's runq / global q   | the M that dequeues it       |
 //! | `RUNNING`  | the M executing it            | none                    | that M                       |
 //! | `WAITING`  | nobody runs on it             | some wait queue         | a waker, by CAS (`try_ready`)|
@@ -49,6 +49,9 @@ pub struct G {
     status: AtomicU64,
     /// The runtime this G belongs to.
     pub sched: Weak<Sched>,
+    /// `(seq << 1) | unwinding` of the last park whose unlock closure has finished (see
+    /// [`G::parked`]); cancellation wakes only such parks.
+    parked: AtomicU64,
     /// The `go` call site, for dumps (atomic so that a dump may read it while the G is reused).
     pub created_by: AtomicPtr<Location<'static>>,
     pub ctx: UnsafeCell<Ctx>,
@@ -80,6 +83,7 @@ impl G {
             id_cancel: AtomicU64::new(0),
             status: AtomicU64::new(IDLE),
             sched,
+            parked: AtomicU64::new(0),
             created_by: AtomicPtr::new(std::ptr::null_mut()),
             ctx: UnsafeCell::new(Ctx {
                 sp: std::ptr::null_mut(),
@@ -113,7 +117,7 @@ impl G {
         n >> 8
     }
 
-    /// `RUNNING -> WAITING`, on g0 once the G is off its stack. Returns the sequence number.
+    /// `RUNNING -> WAITING`, on g0 once the G is off its stack.
     pub fn set_waiting(&self) {
         let s = self.status.load(Relaxed);
         debug_assert_eq!(s & STATE_MASK, RUNNING);
@@ -132,6 +136,21 @@ impl G {
     /// The current park sequence number (used to cancel a parked G).
     pub fn seq(&self) -> u64 {
         self.status.load(Acquire) >> 8
+    }
+
+    /// Records, on g0, that park `seq` is complete: its unlock closure has returned, so its
+    /// frame on the G's stack is no longer in use by the M. `fetch_max` keeps the record
+    /// monotonic even if this M is slower than a later park of the same G on another M.
+    pub fn parked(&self, seq: u64, unwinding: bool) {
+        self.parked.fetch_max((seq << 1) | u64::from(unwinding), AcqRel);
+    }
+
+    /// Wakes the G for cancellation if it is parked, its park is complete, and it was not
+    /// unwinding when it parked. A cancelled wake-up is an ordinary `try_ready`: the G unwinds
+    /// from `park` when it runs.
+    pub fn try_ready_cancelled(&self) -> bool {
+        let seq = self.seq();
+        self.state() == WAITING && self.parked.load(Acquire) == seq << 1 && self.try_ready(seq)
     }
 
     /// # Safety

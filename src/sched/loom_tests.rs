@@ -35,10 +35,19 @@ fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     if b.preemption_bound.is_none() {
         b.preemption_bound = Some(preemptions);
     }
+    static HOOK: std::sync::Once = std::sync::Once::new();
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            default(info);
+            mini::print_trace();
+        }));
+    });
     let runs = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let r = runs.clone();
     b.check(move || {
         r.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        mini::clear_trace();
         f()
     });
     eprintln!("loom: {} executions", runs.load(std::sync::atomic::Ordering::Relaxed));
@@ -379,6 +388,44 @@ mod mini {
         loom::sync::atomic::fence(SeqCst);
     }
 
+    std::thread_local! {
+        /// The current execution's protocol steps, printed if it fails (a model's loom threads
+        /// all run on the test's OS thread, so this is per test).
+        static TRACE: std::cell::RefCell<Vec<(usize, &'static str, usize)>> =
+            const { std::cell::RefCell::new(Vec::new()) };
+    }
+
+    loom::thread_local! {
+        /// Who the current loom thread is: an M's slot, or `MAIN` (the test's main thread).
+        static WHO: std::cell::Cell<usize> = std::cell::Cell::new(MAIN);
+    }
+
+    const MAIN: usize = usize::MAX;
+
+    /// Records a step of the current execution (`what` with the value `v`).
+    fn ev(what: &'static str, v: usize) {
+        let who = WHO.with(|w| w.get());
+        TRACE.with(|t| t.borrow_mut().push((who, what, v)));
+    }
+
+    pub fn clear_trace() {
+        TRACE.with(|t| t.borrow_mut().clear());
+    }
+
+    pub fn print_trace() {
+        TRACE.with(|t| {
+            let t = t.borrow();
+            if t.is_empty() {
+                return;
+            }
+            eprintln!("protocol steps of the failing execution:");
+            for &(who, what, v) in t.iter() {
+                let who = if who == MAIN { "main".to_string() } else { format!("M{who}") };
+                eprintln!("  {who:>4}: {what} {v}");
+            }
+        });
+    }
+
     /// A goroutine is just its number. Running G 0 spawns `g0_spawns` more (see `execute`).
     pub type G = usize;
 
@@ -506,6 +553,7 @@ mod mini {
             l.runq.extend(gs);
             self.runqsize.store(l.runq.len(), SeqCst);
             sc();
+            ev("globrunqput: global queue length now", l.runq.len());
         }
 
         /// `Sched::globrunqget` (mod.rs).
@@ -533,11 +581,20 @@ mod mini {
 
         /// `Sched::wakep` (mod.rs): rule 1.
         pub fn wakep(self: &Arc<Self>) {
-            if self.npidle.load(SeqCst) == 0 || self.nmspinning.load(SeqCst) != 0 {
+            let npidle = self.npidle.load(SeqCst);
+            ev("wakep: reads npidle", npidle);
+            if npidle == 0 {
+                return;
+            }
+            let nmspinning = self.nmspinning.load(SeqCst);
+            ev("wakep: reads nmspinning", nmspinning);
+            if nmspinning != 0 {
+                ev("wakep: someone spins; returns", 0);
                 return;
             }
             let won = self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_ok();
             sc();
+            ev("wakep: CAS nmspinning 0->1 won", won as usize);
             if !won {
                 return;
             }
@@ -569,6 +626,7 @@ mod mini {
             }
             if let Some(m) = l.midle.pop() {
                 drop(l);
+                ev("startm: hands its P to idle M", m);
                 self.hand_p(m, Some(p), spinning);
                 return;
             }
@@ -576,6 +634,7 @@ mod mini {
             let id = l.mcount;
             l.mcount += 1;
             drop(l);
+            ev("startm: no idle M, starts M", id);
             *self.live_ms.lock().unwrap() += 1;
             let s = self.clone();
             thread::spawn(move || mstart(s, id, Some(p), spinning));
@@ -620,6 +679,7 @@ mod mini {
                 ran = self.ran_cv.wait(ran).unwrap();
             }
             let ran = std::mem::take(&mut *ran);
+            ev("all Gs ran; shuts down", 0);
             self.stopping.store(true, SeqCst);
             sc();
             let idle: Vec<usize> = std::mem::take(&mut self.lock().midle);
@@ -666,6 +726,7 @@ mod mini {
                 // SAFETY: we hold p.
                 self.ps[p].schedtick.with_mut(|t| unsafe { *t = (*t).wrapping_add(1) });
             }
+            ev("runs G", *g);
             if *g == 0 {
                 for id in 1..=self.g0_spawns {
                     self.runqput(p, Arc::new(id), true);
@@ -694,6 +755,7 @@ mod mini {
                     }
                     continue;
                 };
+                ev("find_runnable: top, holding P", p);
                 // SAFETY: we hold p.
                 let local = unsafe { self.ps[p].runq.local() };
                 // SAFETY: we hold p.
@@ -707,6 +769,7 @@ mod mini {
                 if let Some(r) = local.pop() {
                     return Some(r);
                 }
+                ev("find_runnable: local queue empty; P", p);
                 if self.runqsize.load(Relaxed) > 0 {
                     let mut l = self.lock();
                     if let Some(g) = self.globrunqget(p, &mut l, 0) {
@@ -720,8 +783,9 @@ mod mini {
                 {
                     if !ml.spinning {
                         ml.spinning = true;
-                        self.nmspinning.fetch_add(1, SeqCst);
+                        let n = self.nmspinning.fetch_add(1, SeqCst);
                         sc();
+                        ev("find_runnable: starts spinning, nmspinning now", n + 1);
                     }
                     for round in 0..4 {
                         for vid in 0..procs {
@@ -741,12 +805,14 @@ mod mini {
                 }
                 ml.p = None;
                 self.pidleput(&mut l, p);
+                ev("find_runnable: global queue empty (under lock); P to idle list, npidle now", l.pidle.len());
                 drop(l);
                 let was_spinning = ml.spinning;
                 if was_spinning {
                     ml.spinning = false;
-                    self.nmspinning.fetch_sub(1, SeqCst); // full barrier before the re-check
+                    let n = self.nmspinning.fetch_sub(1, SeqCst); // full barrier before the re-check
                     sc();
+                    ev("find_runnable: stops spinning, nmspinning now", n - 1);
                 }
                 if self.recheck_global && self.runqsize.load(SeqCst) > 0 {
                     // Not in m.rs: Go's findRunnable re-checks the global queue here too.
@@ -763,7 +829,9 @@ mod mini {
                     }
                 }
                 for vid in 0..procs {
-                    if !self.ps[vid].runq.is_empty() {
+                    let empty = self.ps[vid].runq.is_empty();
+                    ev("find_runnable: re-check, P's run queue is empty", empty as usize);
+                    if !empty {
                         let mut l = self.lock();
                         if let Some(pp) = self.pidleget(&mut l) {
                             drop(l);
@@ -794,10 +862,12 @@ mod mini {
                 }
                 l.midle.push(me);
             }
+            ev("stopm: on the idle M list, sleeps on its note", 0);
             let m = &self.ms[me];
             m.park.sleep();
             m.park.clear();
             let p = m.nextp.swap(0, Relaxed);
+            ev("stopm: woken, nextp (P + 1, 0 = exit)", p);
             if p == 0 {
                 return false;
             }
@@ -819,6 +889,7 @@ mod mini {
 
     /// `mstart` (m.rs).
     fn mstart(s: Arc<Sched>, id: usize, p: Option<usize>, spinning: bool) {
+        WHO.with(|w| w.set(id));
         let mut ml = MLocal { me: id, p, spinning };
         s.schedule(&mut ml);
         if let Some(p) = ml.p {

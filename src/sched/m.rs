@@ -42,7 +42,9 @@ pub enum Action {
     /// and must not touch the G's stack once the record is visible: from then on a waker may
     /// resume the G on another M. Returning false calls the park off (the condition the G
     /// waits for already holds): the G is resumed at once, as Go's `unlockf` returning false.
-    Park(*mut (dyn FnMut() -> bool + 'static)),
+    /// The flag says the G parks while unwinding a panic: cancellation must not wake it (it
+    /// cannot unwind twice, and its waker would see a wake-up without its condition).
+    Park(*mut (dyn FnMut() -> bool + 'static), bool),
     /// The G has finished.
     Exit,
 }
@@ -230,7 +232,7 @@ impl M {
             (*ml).curg = Some(g);
             arch::switch(&mut (*ml).g0_sp, sp, 0);
             // Back on g0: the G saved its context and told us why.
-            let g = (*ml).curg.take().expect("runtime: lost the current G");
+            let Some(g) = (*ml).curg.take() else { crate::fatal("runtime: lost the current G") };
             let action = std::mem::replace(&mut (*ml).action, Action::None);
             self.finish(sched, g, action);
         }
@@ -248,12 +250,15 @@ impl M {
                 // SAFETY: we hold p.
                 sched.runqput(unsafe { &*p }, g, false);
             }
-            Action::Park(unlock) => {
+            Action::Park(unlock, unwinding) => {
                 let seq = g.seq();
                 g.set_waiting();
                 // SAFETY: the parking G keeps the closure alive on its stack until it is
                 // resumed, which cannot happen before the closure publishes its waiter.
-                if !unsafe { (*unlock)() } && g.try_ready(seq) {
+                if unsafe { (*unlock)() } {
+                    // The park is complete: from here on cancellation may wake it too.
+                    g.parked(seq, unwinding);
+                } else if g.try_ready(seq) {
                     // Called off, and nobody else readied it meanwhile: run it next.
                     // SAFETY: we hold p.
                     sched.runqput(unsafe { &*p }, g, true);
@@ -291,7 +296,9 @@ impl M {
                 pl.gfree.push(g);
                 if pl.gfree.len() > p::GFREE_MAX {
                     let batch = pl.gfree.split_off(p::GFREE_MAX / 2);
-                    sched.lock().gfree.extend(batch);
+                    let mut l = sched.lock();
+                    l.gfree.extend(batch);
+                    sched.ngfree.store(l.gfree.len(), Relaxed);
                 }
                 if ml.exit_thread {
                     let p = std::mem::replace(&mut ml.p, ptr::null());
@@ -333,15 +340,25 @@ impl M {
             }
             // SAFETY: we hold p.
             let (pl, local) = unsafe { (p.local(), p.runq_local()) };
-            // Every 61st schedule, look at the global queue first so it cannot starve.
-            if pl.schedtick % 61 == 0 && sched.runqsize.load(Relaxed) > 0 {
+            // Every 61st schedule, look at the global queue first so it cannot starve; and
+            // end long runnext chains (see `PLocal::inherit_streak`).
+            let chain_over = pl.inherit_streak >= p::INHERIT_MAX;
+            if (pl.schedtick % 61 == 0 || chain_over) && sched.runqsize.load(Relaxed) > 0 {
                 let mut l = sched.lock();
                 if let Some(g) = sched.globrunqget(p, &mut l, 1) {
+                    pl.inherit_streak = 0;
                     return Some((g, false));
                 }
             }
-            if let Some(r) = local.pop() {
-                return Some(r);
+            if chain_over {
+                pl.inherit_streak = 0;
+                if let Some(g) = local.pop_ring() {
+                    return Some((g, false));
+                }
+            }
+            if let Some((g, inherit)) = local.pop() {
+                pl.inherit_streak = if inherit { pl.inherit_streak + 1 } else { 0 };
+                return Some((g, inherit));
             }
             if sched.runqsize.load(Relaxed) > 0 {
                 let mut l = sched.lock();
@@ -393,9 +410,13 @@ impl M {
                 ml.spinning = false;
                 sched.nmspinning.fetch_sub(1, SeqCst); // full barrier before the re-check
             }
+            // Re-check every queue, the global one included: a producer without a P (a plain
+            // thread, or a G readied from another runtime) pushes there and then calls wakep,
+            // which may have seen our spinning count before the decrement above.
+            let global = sched.runqsize.load(SeqCst) > 0;
             for vid in 0..procs {
                 let Some(victim) = sched.p(vid) else { continue };
-                if !victim.runq.is_empty() {
+                if global || !victim.runq.is_empty() {
                     let mut l = sched.lock();
                     if let Some(pp) = sched.pidleget(&mut l) {
                         drop(l);
@@ -487,6 +508,7 @@ impl M {
         sched.stacks.free_batch(stacks);
         let mut l = sched.lock();
         l.gfree.append(&mut pl.gfree);
+        sched.ngfree.store(l.gfree.len(), Relaxed);
         l.runq.extend(gs);
         sched.runqsize.store(l.runq.len(), SeqCst);
         // Decide under the lock, where `set_gomaxprocs` changes the count: if it grew back

@@ -69,6 +69,8 @@ pub struct Sched {
     pub nmspinning: AtomicUsize,
     /// Length of the global run queue, readable without the lock.
     pub runqsize: AtomicUsize,
+    /// Length of the global free-G list (a hint read without the lock).
+    pub ngfree: AtomicUsize,
     lock: Mutex<Locked>,
     next_goid: AtomicU64,
     /// Goroutines spawned from outside any P (main goroutines).
@@ -110,6 +112,7 @@ impl Sched {
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),
             runqsize: AtomicUsize::new(0),
+            ngfree: AtomicUsize::new(0),
             lock: Mutex::new(Locked {
                 pidle: Vec::new(),
                 midle: Vec::new(),
@@ -177,7 +180,9 @@ impl Sched {
         self.npidle.store(l.pidle.len(), SeqCst);
         self.gomaxprocs.store(n, SeqCst);
         drop(l);
-        for _ in old..n {
+        // New Ps may take queued work. (At construction, old == 0 and nothing is queued:
+        // threads start with the first goroutine.)
+        if old > 0 && n > old {
             self.wakep();
         }
         old
@@ -214,7 +219,10 @@ impl Sched {
                 (g, id)
             }
             None => {
-                let g = self.lock().gfree.pop();
+                let mut l = self.lock();
+                let g = l.gfree.pop();
+                self.ngfree.store(l.gfree.len(), Relaxed);
+                drop(l);
                 self.ext_spawned.fetch_add(1, SeqCst);
                 (g, self.next_goid.fetch_add(1, Relaxed))
             }
@@ -245,10 +253,14 @@ impl Sched {
     }
 
     fn gfget_global(&self, pl: &mut p::PLocal) -> Option<Arc<G>> {
+        if self.ngfree.load(Relaxed) == 0 {
+            return None; // a hint: a G freed meanwhile is simply not reused this time
+        }
         let mut l = self.lock();
         let n = l.gfree.len().min(p::GFREE_MAX / 2);
         let start = l.gfree.len() - n;
         pl.gfree.extend(l.gfree.drain(start..));
+        self.ngfree.store(l.gfree.len(), Relaxed);
         drop(l);
         pl.gfree.pop()
     }
@@ -294,9 +306,14 @@ impl Sched {
     /// Makes a parked G runnable again if `seq` is still its current park. Callable from any
     /// thread: a goroutine of this or another runtime, g0, or a plain OS thread.
     pub fn ready(g: Arc<G>, seq: u64) {
-        if !g.try_ready(seq) {
-            return;
+        if g.try_ready(seq) {
+            Sched::enqueue_readied(g);
         }
+    }
+
+    /// Queues a G that this thread just moved to `RUNNABLE`: on our P if it belongs to our
+    /// runtime, else on its runtime's global queue.
+    fn enqueue_readied(g: Arc<G>) {
         let m = m::current_m();
         // SAFETY: a non-null current M is this thread's; its P (if any) is held by it.
         unsafe {
@@ -462,8 +479,8 @@ impl Sched {
                 continue;
             }
             g.cancel();
-            if g.state() == g::WAITING {
-                Sched::ready(g.clone(), g.seq());
+            if g.try_ready_cancelled() {
+                Sched::enqueue_readied(g.clone());
             }
         }
     }

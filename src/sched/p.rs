@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub const GFREE_MAX: usize = 64;
 /// Default-size stacks cached per P before half of them move to the runtime-wide pool.
 pub const STACK_CACHE_MAX: usize = 32;
+/// Longest chain of `runnext` runs before the P's other work goes first.
+pub const INHERIT_MAX: u32 = 61;
 /// Goroutine ids taken from the runtime-wide counter at a time (Go's `_GoidCacheBatch`).
 pub const GOID_BATCH: u64 = 16;
 
@@ -36,6 +38,11 @@ pub struct P {
 pub struct PLocal {
     /// Schedules since this P was created; every 61st checks the global queue first.
     pub schedtick: u32,
+    /// Consecutive runs of Gs taken from `runnext` (which inherit the time slice and do not
+    /// advance `schedtick`). Go bounds such chains with sysmon's time-slice preemption; until
+    /// gort has sysmon, a chain of [`INHERIT_MAX`] ends it: the ring and the global queue go
+    /// first, so a ping-pong pair cannot starve the rest of its P.
+    pub inherit_streak: u32,
     pub gfree: Vec<Arc<G>>,
     pub stacks: Vec<Stack>,
     pub goid_next: u64,
@@ -59,6 +66,7 @@ impl P {
             retired: AtomicBool::new(false),
             local: UnsafeCell::new(PLocal {
                 schedtick: 0,
+                inherit_streak: 0,
                 gfree: Vec::new(),
                 stacks: Vec::new(),
                 goid_next: 0,

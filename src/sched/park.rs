@@ -94,7 +94,7 @@ pub fn park(unlock: &mut dyn FnMut() -> bool) {
     let unlock: *mut (dyn FnMut() -> bool + 'static) =
         unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
     // SAFETY: we are on a goroutine; the closure outlives the park.
-    unsafe { switch_to_g0(Action::Park(unlock)) };
+    unsafe { switch_to_g0(Action::Park(unlock, pin)) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
@@ -113,8 +113,16 @@ fn check_cancel(g: &G, unlock: &mut dyn FnMut() -> bool) {
 pub fn yield_now() {
     let g = current_g().expect("runtime: gosched outside a goroutine");
     check_cancel(g, &mut || true);
+    // As in `park`: a goroutine unwinding a panic must come back on the same thread.
+    let pin = panicking();
+    if pin {
+        crate::runtime::lock_os_thread();
+    }
     // SAFETY: we are on a goroutine.
     unsafe { switch_to_g0(Action::Yield) };
+    if pin {
+        crate::runtime::unlock_os_thread();
+    }
     let g = current_g().expect("runtime: resumed outside a goroutine");
     check_cancel(g, &mut || true);
 }

@@ -170,6 +170,24 @@ impl<G> Local<'_, G> {
         }
     }
 
+    /// Pops the head of the ring, leaving `runnext` alone (used for fairness, see
+    /// `PLocal::inherit_streak`).
+    pub fn pop_ring(&self) -> Option<Arc<G>> {
+        let q = self.0;
+        loop {
+            let h = q.head.load(Acquire);
+            let t = q.tail.load(Relaxed);
+            if t == h {
+                return None;
+            }
+            let g = q.buf[h as usize % CAPACITY].load(Relaxed);
+            if q.head.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok() {
+                // SAFETY: the CAS on head gave us the slot's count.
+                return Some(unsafe { Arc::from_raw(g) });
+            }
+        }
+    }
+
     /// Go's `runqsteal`: move about half of `victim`'s Gs into this queue and return one to run.
     pub fn steal_from(&self, victim: Steal<'_, G>, steal_runnext: bool) -> Option<Arc<G>> {
         let q = self.0;
