@@ -198,6 +198,15 @@ impl Entry {
         Entry(Some(task))
     }
 
+    /// No body (a G that has started, or an idle one).
+    pub(crate) fn empty() -> Entry {
+        Entry(None)
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.0.is_none()
+    }
+
     /// Runs the body (it catches its own panics).
     pub fn run(mut self) {
         if let Some(t) = self.0.take() {

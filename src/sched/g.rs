@@ -64,7 +64,8 @@ pub struct Ctx {
     pub stack: Option<Stack>,
     /// Requested stack size in bytes (validated and page-rounded, so at most 1 GiB).
     pub stack_size: u32,
-    pub entry: Option<Entry>,
+    /// The body, until the G starts (empty otherwise).
+    pub entry: Entry,
     pub name: Option<Box<str>>,
     /// `lock_os_thread` nesting depth and the M it pins (Go's lockedm).
     pub lock_count: u32,
@@ -89,7 +90,7 @@ impl G {
                 sp: std::ptr::null_mut(),
                 stack: None,
                 stack_size: 0,
-                entry: None,
+                entry: Entry::empty(),
                 name: None,
                 lock_count: 0,
                 locked_m: std::ptr::null(),

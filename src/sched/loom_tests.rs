@@ -28,12 +28,12 @@ use loom::sync::Mutex;
 use loom::thread;
 use std::sync::Arc;
 
-/// Runs `f` under loom with at most `preemptions` preemptions per execution (unless the
-/// `LOOM_MAX_PREEMPTIONS` environment variable says otherwise).
-fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
+/// Runs `f` under loom, exploring every execution (`None`) or those with at most `n`
+/// preemptions (`Some(n)`; the `LOOM_MAX_PREEMPTIONS` environment variable overrides it).
+fn model(preemption_bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) {
     let mut b = loom::model::Builder::new();
     if b.preemption_bound.is_none() {
-        b.preemption_bound = Some(preemptions);
+        b.preemption_bound = preemption_bound;
     }
     static HOOK: std::sync::Once = std::sync::Once::new();
     HOOK.call_once(|| {
@@ -134,13 +134,13 @@ fn stealer(
 }
 
 /// The owner pushes past CAPACITY (so the 5th push overflows unless the stealer made room
-/// first) and pops once, while one stealer steals once. `start` places the indices, to cross
-/// the u32 wrap-around.
+/// first) and pops once, while one stealer steals twice (its second, last, round also takes
+/// runnext). `start` places the indices, to cross the u32 wrap-around.
 fn owner_vs_stealer(start: u32) {
-    model(3, move || {
+    model(None, move || {
         let q0 = Arc::new(RunQueue::<Item>::starting_at(start));
         let q1 = Arc::new(RunQueue::<Item>::starting_at(start));
-        let s = stealer(q1.clone(), vec![q0.clone()], &[false]);
+        let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
         let mut got = Vec::new();
         {
             // SAFETY: the main thread owns q0 (the stealer only uses its Steal view).
@@ -174,7 +174,7 @@ fn loom_runq_owner_vs_stealer_index_wraparound() {
 /// head races the stealer's. Then the owner pops.
 #[test]
 fn loom_runq_overflow_vs_stealer() {
-    model(3, || {
+    model(None, || {
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         // SAFETY: the main thread owns q0.
@@ -183,7 +183,7 @@ fn loom_runq_overflow_vs_stealer() {
             assert!(owner.push(item(id), false).is_none());
         }
         let n = super::runq::CAPACITY + 1;
-        let s = stealer(q1.clone(), vec![q0.clone()], &[false]);
+        let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
         let mut got = Vec::new();
         if let Some(batch) = owner.push(item(n - 1), false) {
             got.extend(batch.into_iter().map(took));
@@ -201,7 +201,7 @@ fn loom_runq_overflow_vs_stealer() {
 /// `steal_runnext`, which races the owner's CAS on runnext.
 #[test]
 fn loom_runq_runnext_stolen_on_last_round() {
-    model(3, || {
+    model(None, || {
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
@@ -226,7 +226,7 @@ fn loom_runq_runnext_stolen_on_last_round() {
 /// second stealer also goes for runnext.
 #[test]
 fn loom_runq_two_stealers() {
-    model(2, || {
+    model(Some(2), || {
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         let q2 = Arc::new(RunQueue::<Item>::new());
@@ -253,30 +253,29 @@ fn loom_runq_two_stealers() {
 
 /// Stolen items go on: stealer 1 moves half of q0 into its own ring (`steal_from` publishes
 /// them with its tail store) while stealer 2 steals from stealer 1's queue, then from q0
-/// (runnext included).
+/// (runnext included), and the owner pushes and pops.
 #[test]
 fn loom_runq_steal_chain() {
-    model(2, || {
+    model(Some(2), || {
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         let q2 = Arc::new(RunQueue::<Item>::new());
         let mut got = Vec::new();
-        {
-            // SAFETY: the main thread owns q0.
-            let owner = unsafe { q0.local() };
-            for id in 0..4 {
-                assert!(owner.push(item(id), false).is_none());
-            }
-            assert!(owner.push(item(4), true).is_none());
+        // SAFETY: the main thread owns q0.
+        let owner = unsafe { q0.local() };
+        for id in 0..3 {
+            assert!(owner.push(item(id), false).is_none());
         }
         let s1 = stealer(q1.clone(), vec![q0.clone()], &[false]);
         let s2 = stealer(q2.clone(), vec![q1.clone(), q0.clone()], &[true]);
+        assert!(owner.push(item(3), true).is_none());
+        got.extend(owner.pop().map(|(g, _)| took(g)));
         got.extend(s1.join().unwrap());
         got.extend(s2.join().unwrap());
         drain(&q0, &mut got);
         drain(&q1, &mut got);
         drain(&q2, &mut got);
-        check_exactly_once(5, got);
+        check_exactly_once(4, got);
     });
 }
 
@@ -287,7 +286,7 @@ fn loom_runq_steal_chain() {
 /// A wakeup that comes first is remembered.
 #[test]
 fn loom_note_wakeup_before_sleep() {
-    model(3, || {
+    model(None, || {
         let n = Note::new();
         n.wakeup();
         n.sleep();
@@ -301,7 +300,7 @@ fn loom_note_wakeup_before_sleep() {
 /// waker wrote before `wakeup` (with Relaxed, like `M::hand_p`'s `nextp`) is seen after `sleep`.
 #[test]
 fn loom_note_sleep_and_wakeup_race() {
-    model(3, || {
+    model(None, || {
         let n = Arc::new(Note::new());
         let data = Arc::new(AtomicUsize::new(0));
         let cell = Arc::new(Cell(UnsafeCell::new(0)));
@@ -330,7 +329,7 @@ unsafe impl Sync for Cell {}
 /// `clear` re-arms it, and the waker only wakes an M it took off the idle list, under the lock.
 #[test]
 fn loom_note_reuse_after_clear() {
-    model(3, || {
+    model(None, || {
         let n = Arc::new(Note::new());
         let idle = Arc::new(Mutex::new(false));
         let t = {
@@ -431,8 +430,8 @@ mod mini {
 
     pub struct Sched {
         procs: usize,
-        /// Re-check the global queue after dropping the P and `nmspinning` (as Go does);
-        /// m.rs does not (see `find_runnable`).
+        /// Re-check the global queue after dropping the P and `nmspinning`, as m.rs does since
+        /// commit 7fbd9c5 (and Go). False models the protocol before that fix.
         recheck_global: bool,
         g0_spawns: usize,
         npidle: AtomicUsize,
@@ -462,11 +461,27 @@ mod mini {
     /// checks that handing a P over orders the new holder after the old one).
     struct P {
         runq: RunQueue<G>,
-        schedtick: UnsafeCell<u32>,
+        local: UnsafeCell<PLocal>,
     }
 
-    // SAFETY: `schedtick` is only touched by the M holding the P (checked by loom).
+    /// The part of `PLocal` (p.rs) that the scheduling loop uses.
+    #[derive(Default)]
+    struct PLocal {
+        schedtick: u32,
+        inherit_streak: u32,
+    }
+
+    // SAFETY: `local` is only touched by the M holding the P (checked by loom).
     unsafe impl Sync for P {}
+
+    impl P {
+        /// `P::local` (p.rs): the holder's state. Loom checks that the holders of a P are
+        /// ordered one after the other (by the scheduler lock or the note that handed it over).
+        fn with_local<R>(&self, f: impl FnOnce(&mut PLocal) -> R) -> R {
+            // SAFETY: only the M holding the P calls this, and holds no reference past `f`.
+            self.local.with_mut(|pl| f(unsafe { &mut *pl }))
+        }
+    }
 
     /// `M` (m.rs): what other threads touch.
     struct M {
@@ -514,7 +529,7 @@ mod mini {
                     mcount: 0,
                 }),
                 ps: (0..c.procs)
-                    .map(|_| P { runq: RunQueue::new(), schedtick: UnsafeCell::new(0) })
+                    .map(|_| P { runq: RunQueue::new(), local: UnsafeCell::new(PLocal::default()) })
                     .collect(),
                 ms: (0..c.max_ms)
                     .map(|_| M {
@@ -693,13 +708,18 @@ mod mini {
             ran
         }
 
-        /// Starts an M holding `p` (or none: it goes straight to `stopm`), as the new-thread
-        /// branch of `startm`.
+        /// Starts an M holding `p` (as the new-thread branch of `startm`), or, with `None`, an
+        /// M that is already idle: on the idle list and about to sleep on its note, as if it had
+        /// been through `stopm` (that path is modelled by the Ms that go idle in the model).
         pub fn start_m(self: &Arc<Self>, p: Option<usize>) {
             let id = {
                 let mut l = self.lock();
+                let id = l.mcount;
                 l.mcount += 1;
-                l.mcount - 1
+                if p.is_none() {
+                    l.midle.push(id);
+                }
+                id
             };
             *self.live_ms.lock().unwrap() += 1;
             let s = self.clone();
@@ -723,8 +743,7 @@ mod mini {
         fn execute(self: &Arc<Self>, ml: &MLocal, g: Arc<G>, inherit: bool) {
             let p = ml.p.expect("execute without a P");
             if !inherit {
-                // SAFETY: we hold p.
-                self.ps[p].schedtick.with_mut(|t| unsafe { *t = (*t).wrapping_add(1) });
+                self.ps[p].with_local(|pl| pl.schedtick = pl.schedtick.wrapping_add(1));
             }
             ev("runs G", *g);
             if *g == 0 {
@@ -738,7 +757,8 @@ mod mini {
             self.ran_cv.notify_all();
         }
 
-        /// `M::find_runnable` (m.rs), step for step.
+        /// `M::find_runnable` (m.rs), step for step. `spin_for_work` is one poll (the model has
+        /// no clock: `SPIN_WAIT` may run out at any time).
         fn find_runnable(self: &Arc<Self>, ml: &mut MLocal) -> Option<(Arc<G>, bool)> {
             'top: loop {
                 if self.stopping.load(Relaxed) {
@@ -756,18 +776,29 @@ mod mini {
                     continue;
                 };
                 ev("find_runnable: top, holding P", p);
+                // (`retire_p`: gomaxprocs never changes here.)
+                let pp = &self.ps[p];
                 // SAFETY: we hold p.
-                let local = unsafe { self.ps[p].runq.local() };
-                // SAFETY: we hold p.
-                let schedtick = self.ps[p].schedtick.with(|t| unsafe { *t });
-                if schedtick % 61 == 0 && self.runqsize.load(Relaxed) > 0 {
+                let local = unsafe { pp.runq.local() };
+                // Every 61st schedule, look at the global queue first; end long runnext chains.
+                let (schedtick, chain_over) =
+                    pp.with_local(|pl| (pl.schedtick, pl.inherit_streak >= super::super::p::INHERIT_MAX));
+                if (schedtick % 61 == 0 || chain_over) && self.runqsize.load(Relaxed) > 0 {
                     let mut l = self.lock();
                     if let Some(g) = self.globrunqget(p, &mut l, 1) {
+                        pp.with_local(|pl| pl.inherit_streak = 0);
                         return Some((g, false));
                     }
                 }
-                if let Some(r) = local.pop() {
-                    return Some(r);
+                if chain_over {
+                    pp.with_local(|pl| pl.inherit_streak = 0);
+                    if let Some(g) = local.pop_ring() {
+                        return Some((g, false));
+                    }
+                }
+                if let Some((g, inherit)) = local.pop() {
+                    pp.with_local(|pl| pl.inherit_streak = if inherit { pl.inherit_streak + 1 } else { 0 });
+                    return Some((g, inherit));
                 }
                 ev("find_runnable: local queue empty; P", p);
                 if self.runqsize.load(Relaxed) > 0 {
@@ -797,6 +828,10 @@ mod mini {
                             }
                         }
                     }
+                    if self.spin_for_work() {
+                        ev("find_runnable: spin_for_work saw work", 0);
+                        continue 'top;
+                    }
                 }
                 // Nothing: give up the P (rule 3).
                 let mut l = self.lock();
@@ -814,27 +849,17 @@ mod mini {
                     sc();
                     ev("find_runnable: stops spinning, nmspinning now", n - 1);
                 }
-                if self.recheck_global && self.runqsize.load(SeqCst) > 0 {
-                    // Not in m.rs: Go's findRunnable re-checks the global queue here too.
-                    let mut l = self.lock();
-                    if let Some(pp) = self.pidleget(&mut l) {
-                        drop(l);
-                        ml.p = Some(pp);
-                        if was_spinning {
-                            ml.spinning = true;
-                            self.nmspinning.fetch_add(1, SeqCst);
-                            sc();
-                        }
-                        continue 'top;
-                    }
-                }
+                // Re-check every queue, the global one included.
+                let global = self.recheck_global && self.runqsize.load(SeqCst) > 0;
+                ev("find_runnable: re-check, global queue non-empty", global as usize);
                 for vid in 0..procs {
                     let empty = self.ps[vid].runq.is_empty();
                     ev("find_runnable: re-check, P's run queue is empty", empty as usize);
-                    if !empty {
+                    if global || !empty {
                         let mut l = self.lock();
                         if let Some(pp) = self.pidleget(&mut l) {
                             drop(l);
+                            ev("find_runnable: re-check found work, retakes idle P", pp);
                             ml.p = Some(pp);
                             if was_spinning {
                                 ml.spinning = true;
@@ -852,6 +877,14 @@ mod mini {
             }
         }
 
+        /// `M::spin_for_work` (m.rs), one poll: true if some queue holds work (or we stop).
+        fn spin_for_work(&self) -> bool {
+            if self.runqsize.load(Relaxed) > 0 || self.stopping.load(Relaxed) {
+                return true;
+            }
+            (0..self.procs).any(|vid| !self.ps[vid].runq.is_empty())
+        }
+
         /// `M::stopm` (m.rs).
         fn stopm(&self, ml: &mut MLocal) -> bool {
             let me = ml.me;
@@ -862,8 +895,13 @@ mod mini {
                 }
                 l.midle.push(me);
             }
+            self.sleep_until_handed(ml)
+        }
+
+        /// The second half of `M::stopm` (m.rs): on the idle list, sleep until handed a P.
+        fn sleep_until_handed(&self, ml: &mut MLocal) -> bool {
             ev("stopm: on the idle M list, sleeps on its note", 0);
-            let m = &self.ms[me];
+            let m = &self.ms[ml.me];
             m.park.sleep();
             m.park.clear();
             let p = m.nextp.swap(0, Relaxed);
@@ -891,7 +929,9 @@ mod mini {
     fn mstart(s: Arc<Sched>, id: usize, p: Option<usize>, spinning: bool) {
         WHO.with(|w| w.set(id));
         let mut ml = MLocal { me: id, p, spinning };
-        s.schedule(&mut ml);
+        if p.is_some() || s.sleep_until_handed(&mut ml) {
+            s.schedule(&mut ml);
+        }
         if let Some(p) = ml.p {
             let mut l = s.lock();
             s.pidleput(&mut l, p);
@@ -912,7 +952,7 @@ fn check_ran(n: usize, mut ran: Vec<usize>) {
 /// plain thread: `globrunqput` then `wakep`), while the only M, holding the only P, finds
 /// nothing and gives up its P (rule 1 against rule 3, global queue).
 fn global_queue_wakeup(recheck_global: bool) {
-    model(2, move || {
+    model(Some(2), move || {
         let s = Sched::new(Config {
             procs: 1,
             held: vec![0],
@@ -930,22 +970,27 @@ fn global_queue_wakeup(recheck_global: bool) {
     });
 }
 
-/// The protocol exactly as m.rs has it.
 #[test]
 fn loom_park_global_queue_wakeup() {
-    global_queue_wakeup(false);
-}
-
-/// With the global queue re-checked after the `nmspinning` decrement, as Go does.
-#[test]
-fn loom_park_global_queue_wakeup_with_global_recheck() {
     global_queue_wakeup(true);
 }
 
+/// The protocol before commit 7fbd9c5, whose `find_runnable` did not re-check the global queue
+/// after the `nmspinning` decrement: the model must find the lost wake-up (M0 drops its P and
+/// is still counted as spinning when `wakep` looks, then re-checks only the local queues and
+/// sleeps; the G stays in the global queue). Keeps the model honest: if this stops failing,
+/// the model has lost the power to see that bug.
+#[test]
+#[should_panic(expected = "deadlock")]
+fn loom_park_global_queue_wakeup_before_fix_deadlocks() {
+    global_queue_wakeup(false);
+}
+
 /// As above with two Ps: M0 holds P0 and looks for work; M1 is idle (on the idle list, asleep
-/// on its note) and P1 is idle, so the producer's `wakep` can hand P1 to M1.
-fn global_queue_wakeup_idle_m(recheck_global: bool) {
-    model(2, move || {
+/// on its note) and P1 is idle, so the producer's `wakep` can hand P1 to M1 through its note.
+#[test]
+fn loom_park_global_queue_wakeup_idle_m() {
+    model(Some(2), || {
         let s = Sched::new(Config {
             procs: 2,
             held: vec![0],
@@ -953,7 +998,7 @@ fn global_queue_wakeup_idle_m(recheck_global: bool) {
             global_gs: vec![],
             g0_spawns: 0,
             max_ms: 4,
-            recheck_global,
+            recheck_global: true,
         });
         s.start_m(Some(0));
         s.start_m(None);
@@ -964,23 +1009,13 @@ fn global_queue_wakeup_idle_m(recheck_global: bool) {
     });
 }
 
-#[test]
-fn loom_park_global_queue_wakeup_idle_m() {
-    global_queue_wakeup_idle_m(false);
-}
-
-#[test]
-fn loom_park_global_queue_wakeup_idle_m_with_global_recheck() {
-    global_queue_wakeup_idle_m(true);
-}
-
 /// A G spawned on an M's own P (`Sched::spawn` with a P: `runqput(p, g, next = true)`, then
 /// `wakep`): `wakep` hands the idle P1 to the idle M1 (or a new M) through its note; whichever
 /// of the woken M (stealing runnext on its last round) and the spawner's own M gets the G runs
 /// it, and the other goes back to sleep until shutdown.
 #[test]
 fn loom_park_local_spawn_wakeup() {
-    model(2, || {
+    model(Some(2), || {
         let s = Sched::new(Config {
             procs: 2,
             held: vec![0],
@@ -988,7 +1023,7 @@ fn loom_park_local_spawn_wakeup() {
             global_gs: vec![],
             g0_spawns: 1,
             max_ms: 3,
-            recheck_global: false,
+            recheck_global: true,
         });
         s.start_m(Some(0));
         s.start_m(None);

@@ -237,7 +237,7 @@ impl Sched {
         {
             // SAFETY: the G is idle and ours until published below.
             let ctx = unsafe { g.ctx() };
-            ctx.entry = Some(entry);
+            ctx.entry = entry;
             ctx.name = name.map(String::into_boxed_str);
             debug_assert!(ctx.stack.is_none(), "runtime: an idle G kept its stack");
             ctx.stack_size = u32::try_from(stack_size).expect("runtime: stack size above 1 GiB");

@@ -19,7 +19,7 @@
 //! that is still on its stack; and because the CAS names the sequence number, a waiter record
 //! left behind (cancellation, a `select` that completed elsewhere) can never wake a later park.
 
-use super::g::G;
+use super::g::{Entry, G};
 use super::m::{current_m, Action, M};
 use super::Sched;
 use crate::arch;
@@ -142,10 +142,11 @@ pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
     {
         let g = g as *const G;
         // SAFETY: we are this G's holder while it runs.
-        let entry = unsafe { (*(*g).ctx.get()).entry.take() };
+        let entry = unsafe { std::mem::replace(&mut (*(*g).ctx.get()).entry, Entry::empty()) };
         // SAFETY: as above.
         let cancelled = unsafe { (*g).is_cancelled() };
-        if let Some(e) = entry {
+        if !entry.is_empty() {
+            let e = entry;
             // The task catches the user's panics itself (a cancelled one is dropped unrun);
             // this outer catch only guards the runtime.
             let _ = panic::catch_unwind(AssertUnwindSafe(move || {
