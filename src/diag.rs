@@ -10,13 +10,14 @@ use crate::sched::g::{self, G};
 pub fn header(me: &G, state: &str) -> String {
     let id = me.id();
     // SAFETY: `me` is the running goroutine: we are its holder.
-    match unsafe { me.ctx() }.name.as_deref() {
+    match unsafe { me.name() } {
         Some(n) => format!("goroutine {id} {n:?} [{state}]:"),
         None => format!("goroutine {id} [{state}]:"),
     }
 }
 
-/// A block for another goroutine, or None if the G is not a live goroutine.
+/// A block for another goroutine, or None if the G is not a live goroutine. The caller holds
+/// the runtime's `allgs` lock (as `Sched::for_each_g` does).
 pub fn describe(gp: &G) -> Option<String> {
     let state = match gp.state() {
         g::RUNNABLE => "runnable",
@@ -25,7 +26,11 @@ pub fn describe(gp: &G) -> Option<String> {
         _ => return None,
     };
     let id = gp.id();
-    let mut s = format!("goroutine {id} [{state}]:\n");
+    // SAFETY: callers hold the allgs lock (`Sched::for_each_g`).
+    let mut s = match unsafe { gp.name() } {
+        Some(n) => format!("goroutine {id} {n:?} [{state}]:\n"),
+        None => format!("goroutine {id} [{state}]:\n"),
+    };
     if let Some(loc) = gp.created_by() {
         s.push_str(&format!("created by {}:{}:{}\n", loc.file(), loc.line(), loc.column()));
     }

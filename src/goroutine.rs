@@ -25,8 +25,9 @@ use std::sync::Arc;
 /// ```
 /// gort::run(|| {
 ///     let h = gort::go(|| gort::runtime::goid());
-///     assert_eq!(h.join().unwrap(), h.id());
-///     assert!(h.id() > gort::runtime::goid());
+///     let id = h.id();
+///     assert_eq!(h.join().unwrap(), id);
+///     assert!(id > gort::runtime::goid());
 /// });
 /// ```
 #[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]

@@ -213,7 +213,7 @@ pub fn goid() -> GoId {
 pub fn name() -> Option<String> {
     let g = park::current_g()?;
     // SAFETY: we are the running G; the name is only changed when the G is reused.
-    unsafe { g.ctx() }.name.as_deref().map(str::to_owned)
+    unsafe { g.name() }.map(str::to_owned)
 }
 
 /// Go's `runtime.Stack`: a dump of the current goroutine (`all == false`) or of every goroutine
@@ -232,20 +232,25 @@ pub fn name() -> Option<String> {
 pub fn stack_dump(all: bool) -> String {
     let (_, sched) = current_sched("gort::runtime::stack_dump");
     let me = park::current_g().expect("stack_dump on the scheduler stack");
-    let mut out = String::new();
+    // Capturing the return addresses needs little stack and must run here, on the goroutine;
+    // symbolising and formatting need a lot, so they run on the scheduler stack (as Go's
+    // runtime.Stack does), which lets even a 16 KiB goroutine take a dump.
     let bt = std::backtrace::Backtrace::force_capture();
-    let _ = writeln!(out, "{}", crate::diag::header(me, "running"));
-    let _ = writeln!(out, "{bt}");
-    if all {
-        sched.for_each_g(|g| {
-            if std::ptr::eq(g, me) {
-                return;
-            }
-            if let Some(h) = crate::diag::describe(g) {
-                out.push_str(&h);
-                out.push('\n');
-            }
-        });
-    }
-    out
+    park::on_system_stack(move || {
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", crate::diag::header(me, "running"));
+        let _ = writeln!(out, "{bt}");
+        if all {
+            sched.for_each_g(|g| {
+                if std::ptr::eq(g, me) {
+                    return;
+                }
+                if let Some(h) = crate::diag::describe(g) {
+                    out.push_str(&h);
+                    out.push('\n');
+                }
+            });
+        }
+        out
+    })
 }

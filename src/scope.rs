@@ -43,7 +43,8 @@ impl ScopeData {
             let me = Waiter::current();
             let g = me.is_goroutine();
             *w = Some(me);
-            Waiter::block(g, w);
+            // Not cancellable: leaving early would free the frame the goroutines borrow.
+            Waiter::block_with(g, w, false);
         }
     }
 }
@@ -95,6 +96,8 @@ where
     };
     let r = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.wait_all();
+    // A shutdown that arrived while we waited takes effect now.
+    crate::sched::park::poll_cancel();
     match r {
         Err(e) => panic::resume_unwind(e),
         Ok(_) if scope.data.a_goroutine_panicked.load(Relaxed) => {

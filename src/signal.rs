@@ -101,7 +101,7 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
                         let mut b = Buf { b: [0; 512], n: 0 };
                         let id = g.id();
                         let _ = write!(b, "fatal error: stack overflow in goroutine {id}");
-                        if let Some(n) = ctx.name.as_deref() {
+                        if let Some(n) = g.name() {
                             let _ = write!(b, " {n:?}");
                         }
                         let _ = writeln!(

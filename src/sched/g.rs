@@ -49,7 +49,11 @@ pub struct G {
     status: AtomicU64,
     /// The runtime this G belongs to.
     pub sched: Weak<Sched>,
-    /// `(seq << 1) | unwinding` of the last park whose unlock closure has finished (see
+    /// The goroutine's name. Written only by the spawner of an idle G, under the runtime's
+    /// `allgs` lock; read by the goroutine itself, by the overflow handler on its thread, and
+    /// by dumps under that lock. See [`G::name`] and `Sched::spawn`.
+    name: UnsafeCell<Option<Box<str>>>,
+    /// `(seq << 1) | no_cancel` of the last park whose unlock closure has finished (see
     /// [`G::parked`]); cancellation wakes only such parks.
     parked: AtomicU64,
     /// The `go` call site, for dumps (atomic so that a dump may read it while the G is reused).
@@ -66,7 +70,6 @@ pub struct Ctx {
     pub stack_size: u32,
     /// The body, until the G starts (empty otherwise).
     pub entry: Entry,
-    pub name: Option<Box<str>>,
     /// `lock_os_thread` nesting depth and the M it pins (Go's lockedm).
     pub lock_count: u32,
     pub locked_m: *const M,
@@ -84,6 +87,7 @@ impl G {
             id_cancel: AtomicU64::new(0),
             status: AtomicU64::new(IDLE),
             sched,
+            name: UnsafeCell::new(None),
             parked: AtomicU64::new(0),
             created_by: AtomicPtr::new(std::ptr::null_mut()),
             ctx: UnsafeCell::new(Ctx {
@@ -91,7 +95,6 @@ impl G {
                 stack: None,
                 stack_size: 0,
                 entry: Entry::empty(),
-                name: None,
                 lock_count: 0,
                 locked_m: std::ptr::null(),
             }),
@@ -142,12 +145,12 @@ impl G {
     /// Records, on g0, that park `seq` is complete: its unlock closure has returned, so its
     /// frame on the G's stack is no longer in use by the M. `fetch_max` keeps the record
     /// monotonic even if this M is slower than a later park of the same G on another M.
-    pub fn parked(&self, seq: u64, unwinding: bool) {
-        self.parked.fetch_max((seq << 1) | u64::from(unwinding), AcqRel);
+    pub fn parked(&self, seq: u64, no_cancel: bool) {
+        self.parked.fetch_max((seq << 1) | u64::from(no_cancel), AcqRel);
     }
 
-    /// Wakes the G for cancellation if it is parked, its park is complete, and it was not
-    /// unwinding when it parked. A cancelled wake-up is an ordinary `try_ready`: the G unwinds
+    /// Wakes the G for cancellation if it is parked, its park is complete, and the park is
+    /// cancellable (the G was not unwinding, and the wait is not one that must complete). A cancelled wake-up is an ordinary `try_ready`: the G unwinds
     /// from `park` when it runs.
     pub fn try_ready_cancelled(&self) -> bool {
         let seq = self.seq();
@@ -185,6 +188,26 @@ impl G {
     /// Asks the goroutine to unwind at its next runtime call.
     pub fn cancel(&self) {
         self.id_cancel.fetch_or(CANCEL, SeqCst);
+    }
+
+    /// The goroutine's name.
+    ///
+    /// # Safety
+    /// The caller must be the running goroutine itself (or its M's signal handler), or hold
+    /// the runtime's `allgs` lock.
+    pub unsafe fn name(&self) -> Option<&str> {
+        // SAFETY: forwarded contract: no writer can run concurrently.
+        unsafe { (*self.name.get()).as_deref() }
+    }
+
+    /// Sets the name of an idle G being spawned.
+    ///
+    /// # Safety
+    /// The caller must be the G's holder and hold the `allgs` lock (unless both the old and
+    /// the new name are `None`, when nothing is written).
+    pub unsafe fn set_name(&self, name: Option<Box<str>>) {
+        // SAFETY: forwarded contract.
+        unsafe { *self.name.get() = name };
     }
 
     /// Where the goroutine was started, if known.

@@ -42,11 +42,16 @@ pub enum Action {
     /// and must not touch the G's stack once the record is visible: from then on a waker may
     /// resume the G on another M. Returning false calls the park off (the condition the G
     /// waits for already holds): the G is resumed at once, as Go's `unlockf` returning false.
-    /// The flag says the G parks while unwinding a panic: cancellation must not wake it (it
-    /// cannot unwind twice, and its waker would see a wake-up without its condition).
+    /// The flag says cancellation must not wake this park: the G is unwinding a panic already
+    /// (it cannot unwind twice, and its waker would see a wake-up without its condition), or
+    /// the wait must complete for soundness (`scope`).
     Park(*mut (dyn FnMut() -> bool + 'static), bool),
     /// The G has finished.
     Exit,
+    /// Run this function on g0, then resume the same G on the same M at once (Go's
+    /// `systemstack`): for work that needs more stack than a goroutine may have. The function
+    /// must not park or panic.
+    Call(*mut (dyn FnMut() + 'static)),
 }
 
 pub struct M {
@@ -230,11 +235,24 @@ impl M {
         // SAFETY: own state; no reference is held across the switch (raw pointer accesses).
         unsafe {
             (*ml).curg = Some(g);
-            arch::switch(&mut (*ml).g0_sp, sp, 0);
-            // Back on g0: the G saved its context and told us why.
-            let Some(g) = (*ml).curg.take() else { crate::fatal("runtime: lost the current G") };
-            let action = std::mem::replace(&mut (*ml).action, Action::None);
-            self.finish(sched, g, action);
+            let mut sp = sp;
+            loop {
+                arch::switch(&mut (*ml).g0_sp, sp, 0);
+                // Back on g0: the G saved its context and told us why.
+                match std::mem::replace(&mut (*ml).action, Action::None) {
+                    Action::Call(f) => {
+                        // The G is suspended in `on_system_stack`, which keeps `f` alive.
+                        (*f)();
+                        let Some(g) = (*ml).curg.as_ref() else { crate::fatal("runtime: lost the current G") };
+                        sp = (*g.ctx.get()).sp;
+                    }
+                    action => {
+                        let Some(g) = (*ml).curg.take() else { crate::fatal("runtime: lost the current G") };
+                        self.finish(sched, g, action);
+                        return;
+                    }
+                }
+            }
         }
     }
 
@@ -250,14 +268,14 @@ impl M {
                 // SAFETY: we hold p.
                 sched.runqput(unsafe { &*p }, g, false);
             }
-            Action::Park(unlock, unwinding) => {
+            Action::Park(unlock, no_cancel) => {
                 let seq = g.seq();
                 g.set_waiting();
                 // SAFETY: the parking G keeps the closure alive on its stack until it is
                 // resumed, which cannot happen before the closure publishes its waiter.
                 if unsafe { (*unlock)() } {
                     // The park is complete: from here on cancellation may wake it too.
-                    g.parked(seq, unwinding);
+                    g.parked(seq, no_cancel);
                 } else if g.try_ready(seq) {
                     // Called off, and nobody else readied it meanwhile: run it next.
                     // SAFETY: we hold p.
@@ -278,7 +296,6 @@ impl M {
                 }
                 g.set_state(g::DEAD);
                 ctx.sp = ptr::null_mut();
-                ctx.name = None;
                 ctx.entry = Entry::empty();
                 if let Some(s) = ctx.stack.take() {
                     if s.size() == sched.default_stack && pl.stacks.len() < p::STACK_CACHE_MAX {
@@ -305,7 +322,9 @@ impl M {
                     sched.handoffp(p);
                 }
             }
-            Action::None => crate::fatal("runtime: a goroutine switched to g0 without an action"),
+            Action::None | Action::Call(_) => {
+                crate::fatal("runtime: a goroutine switched to g0 without an action")
+            }
         }
     }
 

@@ -238,9 +238,16 @@ impl Sched {
             // SAFETY: the G is idle and ours until published below.
             let ctx = unsafe { g.ctx() };
             ctx.entry = entry;
-            ctx.name = name.map(String::into_boxed_str);
             debug_assert!(ctx.stack.is_none(), "runtime: an idle G kept its stack");
             ctx.stack_size = u32::try_from(stack_size).expect("runtime: stack size above 1 GiB");
+        }
+        // SAFETY: we hold the idle G. Names are rare: the lock is taken only when one is set
+        // or cleared, so that dumps (which read under it) never see a half-written name.
+        unsafe {
+            if name.is_some() || g.name().is_some() {
+                let _l = self.allgs.lock().unwrap_or_else(|e| e.into_inner());
+                g.set_name(name.map(String::into_boxed_str));
+            }
         }
         g.set_state(RUNNABLE);
         match p {

@@ -83,8 +83,17 @@ unsafe fn switch_to_g0(action: Action) {
 /// unwinds with [`Cancelled`] instead of parking (or right after waking). A goroutine that is
 /// already unwinding is pinned to its thread while parked (Rust's panic count lives in TLS).
 pub fn park(unlock: &mut dyn FnMut() -> bool) {
+    park_with(unlock, true)
+}
+
+/// [`park`], optionally immune to cancellation: with `cancellable == false` the park neither
+/// unwinds nor is woken by a runtime shutdown (for waits that must complete for soundness,
+/// such as `scope` waiting for goroutines that borrow its caller's frame).
+pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
     let g = current_g().expect("runtime: park outside a goroutine");
-    check_cancel(g, unlock);
+    if cancellable {
+        check_cancel(g, unlock);
+    }
     let pin = panicking();
     if pin {
         crate::runtime::lock_os_thread();
@@ -94,12 +103,14 @@ pub fn park(unlock: &mut dyn FnMut() -> bool) {
     let unlock: *mut (dyn FnMut() -> bool + 'static) =
         unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
     // SAFETY: we are on a goroutine; the closure outlives the park.
-    unsafe { switch_to_g0(Action::Park(unlock, pin)) };
+    unsafe { switch_to_g0(Action::Park(unlock, pin || !cancellable)) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
-    let g = current_g().expect("runtime: resumed outside a goroutine");
-    check_cancel(g, &mut || true);
+    if cancellable {
+        let g = current_g().expect("runtime: resumed outside a goroutine");
+        check_cancel(g, &mut || true);
+    }
 }
 
 fn check_cancel(g: &G, unlock: &mut dyn FnMut() -> bool) {
@@ -125,6 +136,30 @@ pub fn yield_now() {
     }
     let g = current_g().expect("runtime: resumed outside a goroutine");
     check_cancel(g, &mut || true);
+}
+
+/// Runs `f` on the current M's scheduler stack (g0), Go's `systemstack`, and returns its
+/// value; on a plain thread, just runs it. `f` must not park, yield or panic (a panic on g0
+/// aborts the process).
+pub fn on_system_stack<R>(f: impl FnOnce() -> R) -> R {
+    if current().is_none() {
+        return f();
+    }
+    let mut f = Some(f);
+    let mut out = None;
+    let mut call = || {
+        if let Some(f) = f.take() {
+            out = Some(f());
+        }
+    };
+    let call: &mut dyn FnMut() = &mut call;
+    // SAFETY: the closure lives in this frame, which stays suspended (not resumed elsewhere)
+    // until the M has run it and switched straight back to us.
+    unsafe {
+        let call: *mut (dyn FnMut() + 'static) = std::mem::transmute(call as *mut dyn FnMut());
+        switch_to_g0(Action::Call(call));
+    }
+    out.expect("runtime: on_system_stack's function did not run")
 }
 
 /// Checks for cancellation at a runtime call that does not park (e.g. `go`).
@@ -195,12 +230,20 @@ impl Waiter {
     /// or, on a plain thread, releases `guard` and parks the thread. Callers re-check their
     /// condition in a loop: a thread may wake spuriously.
     pub fn block<T>(is_goroutine: bool, guard: T) {
+        Waiter::block_with(is_goroutine, guard, true)
+    }
+
+    /// [`Waiter::block`], optionally immune to cancellation (see [`park_with`]).
+    pub fn block_with<T>(is_goroutine: bool, guard: T, cancellable: bool) {
         if is_goroutine {
             let mut guard = Some(guard);
-            park(&mut || {
-                drop(guard.take());
-                true
-            });
+            park_with(
+                &mut || {
+                    drop(guard.take());
+                    true
+                },
+                cancellable,
+            );
         } else {
             drop(guard);
             std::thread::park();
