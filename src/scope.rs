@@ -109,13 +109,17 @@ where
 
 impl std::fmt::Debug for Scope<'_, '_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Scope").field("running", &self.data.running.load(Relaxed)).finish()
+        f.debug_struct("Scope")
+            .field("running", &self.data.running.load(Relaxed))
+            .finish()
     }
 }
 
 impl<T> std::fmt::Debug for ScopedJoinHandle<'_, T> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ScopedJoinHandle").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("ScopedJoinHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }
 
@@ -146,12 +150,24 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // SAFETY: `scope` waits for `running` to reach zero before returning, and the count is
         // released only when the task (body, result and all) is dropped by its last owner, so
         // every 'scope borrow outlives its uses. The lifetime is erased only to store the task
-        // in the scheduler, which does not care about it.
+        // in the scheduler, which does not care about it. (SAFETY argument for the transmute.)
         let run: Arc<dyn Runnable + 'static> = unsafe { std::mem::transmute(run) };
         // SAFETY: m is this thread's M.
-        let id = unsafe { sched.spawn(m, Entry::new(run), None, sched.default_stack, Location::caller()) };
+        let id = unsafe {
+            sched.spawn(
+                m,
+                Entry::new(run),
+                None,
+                sched.default_stack,
+                Location::caller(),
+            )
+        };
         crate::sched::park::poll_cancel();
-        ScopedJoinHandle { task: join, id: GoId(id), _scope: PhantomData }
+        ScopedJoinHandle {
+            task: join,
+            id: GoId(id),
+            _scope: PhantomData,
+        }
     }
 }
 

@@ -72,7 +72,7 @@ fn parallel_rendezvous(n: usize, timeout: Duration) -> bool {
             })
         })
         .collect();
-    hs.into_iter().map(|h| h.join().unwrap()).all(|ok| ok)
+    hs.into_iter().all(|h| h.join().unwrap())
 }
 
 /// A gate: a WaitGroup at 1 that goroutines wait on until `open`.
@@ -105,7 +105,10 @@ fn run_returns_the_main_goroutines_value() {
     // Runs on a goroutine, not on the caller's thread.
     let caller = tid();
     let (on_thread, id) = gort::run(|| (tid(), runtime::goid()));
-    assert_ne!(on_thread, caller, "main goroutine ran on the caller's thread");
+    assert_ne!(
+        on_thread, caller,
+        "main goroutine ran on the caller's thread"
+    );
     assert_eq!(id.as_u64(), 1);
 }
 
@@ -115,7 +118,8 @@ fn run_main_panic_resumes_in_caller() {
     assert!(msg.contains("main boom"), "{msg}");
     // A non-string payload is resumed unchanged.
     quiet_expected_panics();
-    let p = catch_unwind(|| gort::run(|| -> () { std::panic::resume_unwind(Box::new(1234u32)) })).unwrap_err();
+    let p = catch_unwind(|| gort::run(|| -> () { std::panic::resume_unwind(Box::new(1234u32)) }))
+        .unwrap_err();
     assert_eq!(p.downcast_ref::<u32>(), Some(&1234));
     // A Runtime stays usable after its main goroutine panicked.
     let rt = Builder::new().procs(2).build().unwrap();
@@ -132,7 +136,9 @@ fn run_inside_a_goroutine_panics() {
         let m1 = expect_panic(|| gort::run(|| 1));
         let m2 = expect_panic(|| rt2c.run(|| 1));
         // Also from a non-main goroutine.
-        let m3 = gort::go(|| expect_panic(|| gort::run(|| 1))).join().unwrap();
+        let m3 = gort::go(|| expect_panic(|| gort::run(|| 1)))
+            .join()
+            .unwrap();
         drop(rt2c);
         (m1, m2, m3)
     });
@@ -142,7 +148,11 @@ fn run_inside_a_goroutine_panics() {
     // The second runtime was not damaged by the refused call.
     assert_eq!(rt2.run(|| 7), 7);
     // A plain thread started by a goroutine is not a goroutine: it may start its own runtime.
-    let v = gort::run(|| std::thread::spawn(|| gort::run(|| gort::go(|| 5).join().unwrap())).join().unwrap());
+    let v = gort::run(|| {
+        std::thread::spawn(|| gort::run(|| gort::go(|| 5).join().unwrap()))
+            .join()
+            .unwrap()
+    });
     assert_eq!(v, 5);
 }
 
@@ -157,7 +167,10 @@ fn goexit_on_main_panics() {
         })
     });
     assert!(msg.to_lowercase().contains("goexit"), "{msg}");
-    assert!(dropped.load(SeqCst), "goexit on main did not run main's destructors");
+    assert!(
+        dropped.load(SeqCst),
+        "goexit on main did not run main's destructors"
+    );
     // Same through a Runtime.
     let rt = Builder::new().procs(1).build().unwrap();
     let msg = expect_panic(|| rt.run(|| runtime::goexit()));
@@ -175,7 +188,10 @@ fn builder_procs() {
         assert_eq!(rt.run(runtime::gomaxprocs), n);
     }
     let rt = Builder::new().procs(1024).build().unwrap();
-    assert_eq!(rt.run(|| gort::go(runtime::gomaxprocs).join().unwrap()), 1024);
+    assert_eq!(
+        rt.run(|| gort::go(runtime::gomaxprocs).join().unwrap()),
+        1024
+    );
     for n in [0usize, 1025, 5000, usize::MAX] {
         let e = Builder::new().procs(n).build().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "procs({n})");
@@ -201,11 +217,28 @@ fn builder_default_procs() {
 
 #[test]
 fn builder_stack_size_limits() {
-    for bad in [0usize, 1, 4096, 16 * KIB - 1, GIB + 1, GIB + 4096, usize::MAX] {
+    for bad in [
+        0usize,
+        1,
+        4096,
+        16 * KIB - 1,
+        GIB + 1,
+        GIB + 4096,
+        usize::MAX,
+    ] {
         let e = Builder::new().procs(1).stack_size(bad).build().unwrap_err();
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "stack_size({bad})");
     }
-    for good in [16 * KIB, 16 * KIB + 1, 20_000, 64 * KIB, 128 * KIB + 7, MIB, GIB - 1, GIB] {
+    for good in [
+        16 * KIB,
+        16 * KIB + 1,
+        20_000,
+        64 * KIB,
+        128 * KIB + 7,
+        MIB,
+        GIB - 1,
+        GIB,
+    ] {
         let rt = Builder::new().procs(1).stack_size(good).build();
         let rt = rt.unwrap_or_else(|e| panic!("stack_size({good}): {e}"));
         // Goroutines start and run with that default size (1 GiB is address space only).
@@ -233,7 +266,12 @@ fn runtime_run_twice() {
     assert_eq!(a.as_u64(), 1, "first main goroutine of a fresh runtime");
     let (b, kids) = rt.run(|| {
         let hs: Vec<_> = (0..100).map(|_| gort::go(runtime::goid)).collect();
-        (runtime::goid(), hs.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>())
+        (
+            runtime::goid(),
+            hs.into_iter()
+                .map(|h| h.join().unwrap())
+                .collect::<Vec<_>>(),
+        )
     });
     assert!(b > a, "second main goroutine id {b} not above {a}");
     let c = rt.run(runtime::goid);
@@ -260,8 +298,12 @@ fn runtime_run_from_several_threads_at_once() {
                         rt.run(move || {
                             all_here.done();
                             all_here.wait();
-                            let hs: Vec<_> = (0..50u64).map(|i| gort::go(move || t * 1000 + i)).collect();
-                            (runtime::goid(), hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>())
+                            let hs: Vec<_> =
+                                (0..50u64).map(|i| gort::go(move || t * 1000 + i)).collect();
+                            (
+                                runtime::goid(),
+                                hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>(),
+                            )
                         })
                     })
                 })
@@ -283,10 +325,12 @@ fn runtime_goroutines_outlive_run_until_drop() {
         let rt = Builder::new().procs(2).build().unwrap();
         let g = gate();
         let g2 = g.clone();
-        let h = rt.run(move || gort::go(move || {
-            g2.wait();
-            7
-        }));
+        let h = rt.run(move || {
+            gort::go(move || {
+                g2.wait();
+                7
+            })
+        });
         assert!(!h.is_finished());
         g.done(); // from a plain thread
         assert_eq!(h.join().unwrap(), 7); // joined from a plain thread after run returned
@@ -298,7 +342,9 @@ fn runtime_goroutines_outlive_run_until_drop() {
 fn several_runtimes_at_once() {
     watchdog(60, || {
         const R: usize = 3;
-        let runtimes: Vec<_> = (0..R).map(|i| Builder::new().procs(1 + i % 2).build().unwrap()).collect();
+        let runtimes: Vec<_> = (0..R)
+            .map(|i| Builder::new().procs(1 + i % 2).build().unwrap())
+            .collect();
         // One WaitGroup shared by goroutines of all runtimes.
         let shared = Arc::new(WaitGroup::new());
         shared.add(R as isize);
@@ -338,15 +384,19 @@ fn several_runtimes_at_once() {
         // A goroutine of runtime A joined from a goroutine of runtime B, and vice versa.
         let g = gate();
         let g2 = g.clone();
-        let ha = runtimes[0].run(move || gort::go(move || {
-            g2.wait();
-            runtime::goid().as_u64() * 10
-        }));
+        let ha = runtimes[0].run(move || {
+            gort::go(move || {
+                g2.wait();
+                runtime::goid().as_u64() * 10
+            })
+        });
         let a_id = ha.id().as_u64();
         let (tx, rx) = mpsc::channel();
         std::thread::scope(|s| {
             let rb = &runtimes[1];
-            let t = s.spawn(move || rb.run(move || gort::go(move || ha.join().unwrap()).join().unwrap()));
+            let t = s.spawn(move || {
+                rb.run(move || gort::go(move || ha.join().unwrap()).join().unwrap())
+            });
             // Let B's goroutine park on A's handle, then open the gate from outside.
             std::thread::sleep(Duration::from_millis(20));
             g.done();
@@ -360,18 +410,48 @@ fn several_runtimes_at_once() {
 // Outside any runtime
 // ---------------------------------------------------------------------------------------------
 
+type Check = (&'static str, Box<dyn FnOnce() + std::panic::UnwindSafe>);
+
 #[test]
 fn runtime_calls_outside_a_runtime_panic() {
-    let checks: Vec<(&str, Box<dyn FnOnce() + std::panic::UnwindSafe>)> = vec![
+    let checks: Vec<Check> = vec![
         ("go", Box::new(|| drop(gort::go(|| ())))),
-        ("Goroutine::spawn", Box::new(|| drop(Goroutine::new().spawn(|| ())))),
-        ("goid", Box::new(|| { let _ = runtime::goid(); })),
-        ("gomaxprocs", Box::new(|| { let _ = runtime::gomaxprocs(); })),
-        ("set_gomaxprocs", Box::new(|| { let _ = runtime::set_gomaxprocs(2); })),
-        ("set_gomaxprocs(0)", Box::new(|| { let _ = runtime::set_gomaxprocs(0); })),
+        (
+            "Goroutine::spawn",
+            Box::new(|| drop(Goroutine::new().spawn(|| ()))),
+        ),
+        (
+            "goid",
+            Box::new(|| {
+                let _ = runtime::goid();
+            }),
+        ),
+        (
+            "gomaxprocs",
+            Box::new(|| {
+                let _ = runtime::gomaxprocs();
+            }),
+        ),
+        (
+            "set_gomaxprocs",
+            Box::new(|| {
+                let _ = runtime::set_gomaxprocs(2);
+            }),
+        ),
+        (
+            "set_gomaxprocs(0)",
+            Box::new(|| {
+                let _ = runtime::set_gomaxprocs(0);
+            }),
+        ),
         ("gosched", Box::new(runtime::gosched)),
         ("goexit", Box::new(|| runtime::goexit())),
-        ("num_goroutine", Box::new(|| { let _ = runtime::num_goroutine(); })),
+        (
+            "num_goroutine",
+            Box::new(|| {
+                let _ = runtime::num_goroutine();
+            }),
+        ),
         ("stack_dump", Box::new(|| drop(runtime::stack_dump(true)))),
         ("Scope::go", Box::new(|| gort::scope(|s| drop(s.go(|| ()))))),
     ];
@@ -394,16 +474,32 @@ fn runtime_calls_outside_a_runtime_panic() {
 #[test]
 fn goroutine_builder_name() {
     gort::run(|| {
-        let h = Goroutine::new().name("worker").spawn(runtime::name).unwrap();
+        let h = Goroutine::new()
+            .name("worker")
+            .spawn(runtime::name)
+            .unwrap();
         assert_eq!(h.join().unwrap().as_deref(), Some("worker"));
-        let h = Goroutine::new().name(String::from("ünïcode \"q\"")).spawn(runtime::name).unwrap();
+        let h = Goroutine::new()
+            .name(String::from("ünïcode \"q\""))
+            .spawn(runtime::name)
+            .unwrap();
         assert_eq!(h.join().unwrap().as_deref(), Some("ünïcode \"q\""));
-        assert_eq!(Goroutine::new().spawn(runtime::name).unwrap().join().unwrap(), None);
+        assert_eq!(
+            Goroutine::new()
+                .spawn(runtime::name)
+                .unwrap()
+                .join()
+                .unwrap(),
+            None
+        );
         assert_eq!(gort::go(runtime::name).join().unwrap(), None);
         assert_eq!(runtime::name(), None, "main has no name");
         // A name does not leak into the next goroutine that reuses the G.
         for i in 0..200 {
-            let named = Goroutine::new().name(format!("n{i}")).spawn(runtime::name).unwrap();
+            let named = Goroutine::new()
+                .name(format!("n{i}"))
+                .spawn(runtime::name)
+                .unwrap();
             assert_eq!(named.join().unwrap(), Some(format!("n{i}")));
             assert_eq!(gort::go(runtime::name).join().unwrap(), None);
         }
@@ -420,9 +516,17 @@ fn goroutine_builder_stack_size_errors() {
             let e = Goroutine::new().stack_size(bad).spawn(|| ()).unwrap_err();
             assert_eq!(e.kind(), ErrorKind::InvalidInput, "stack_size({bad})");
         }
-        assert_eq!(runtime::num_goroutine(), before, "a refused spawn counted as a goroutine");
+        assert_eq!(
+            runtime::num_goroutine(),
+            before,
+            "a refused spawn counted as a goroutine"
+        );
         for good in [16 * KIB, 16 * KIB + 1, 100_000, MIB, GIB] {
-            let h = Goroutine::new().stack_size(good).name("sized").spawn(move || (good, runtime::name())).unwrap();
+            let h = Goroutine::new()
+                .stack_size(good)
+                .name("sized")
+                .spawn(move || (good, runtime::name()))
+                .unwrap();
             assert_eq!(h.join().unwrap(), (good, Some("sized".to_string())));
         }
     });
@@ -444,19 +548,34 @@ fn child_big_stack() {
     match role.as_str() {
         "bigstack-goroutine" => {
             let rt = Builder::new().procs(2).build().unwrap();
-            let v = rt.run(|| Goroutine::new().stack_size(MIB).spawn(|| use_stack(600)).unwrap().join().unwrap());
+            let v = rt.run(|| {
+                Goroutine::new()
+                    .stack_size(MIB)
+                    .spawn(|| use_stack(600))
+                    .unwrap()
+                    .join()
+                    .unwrap()
+            });
             assert_eq!(v, 3);
         }
         "bigstack-builder" => {
             let rt = Builder::new().procs(2).stack_size(MIB).build().unwrap();
             assert_eq!(rt.run(|| use_stack(600)), 3, "main goroutine");
-            assert_eq!(rt.run(|| gort::go(|| use_stack(600)).join().unwrap()), 3, "go");
+            assert_eq!(
+                rt.run(|| gort::go(|| use_stack(600)).join().unwrap()),
+                3,
+                "go"
+            );
             let s = rt.run(|| gort::scope(|s| s.go(|| use_stack(600)).join().unwrap()));
             assert_eq!(s, 3, "scope");
         }
         "bigstack-env" => {
             assert_eq!(gort::run(|| use_stack(600)), 3, "main goroutine");
-            assert_eq!(gort::run(|| gort::go(|| use_stack(600)).join().unwrap()), 3, "go");
+            assert_eq!(
+                gort::run(|| gort::go(|| use_stack(600)).join().unwrap()),
+                3,
+                "go"
+            );
         }
         _ => {}
     }
@@ -484,12 +603,21 @@ fn child_small_stack_dump() {
 
 #[test]
 fn stack_dump_works_on_the_smallest_stack() {
-    let out = run_child("child_small_stack_dump", "small-stack-dump", &[], Duration::from_secs(60));
+    let out = run_child(
+        "child_small_stack_dump",
+        "small-stack-dump",
+        &[],
+        Duration::from_secs(60),
+    );
     assert!(
         out.status.success(),
         "stack_dump on a 16 KiB goroutine: {:?}\n{}",
         out.status,
-        tail(&out.stderr).lines().filter(|l| !l.starts_with("  ")).collect::<Vec<_>>().join("\n")
+        tail(&out.stderr)
+            .lines()
+            .filter(|l| !l.starts_with("  "))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     out.assert_passed();
 }
@@ -560,9 +688,15 @@ fn join_handle_basics() {
             let rd = res_dropped.clone();
             let h = gort::go(move || DropFlag(rd));
             assert!(gosched_until(Duration::from_secs(30), || h.is_finished()));
-            assert!(!res_dropped.load(SeqCst), "the result was dropped before its handle");
+            assert!(
+                !res_dropped.load(SeqCst),
+                "the result was dropped before its handle"
+            );
             drop(h);
-            assert!(res_dropped.load(SeqCst), "dropping the handle of a finished goroutine leaked its result");
+            assert!(
+                res_dropped.load(SeqCst),
+                "dropping the handle of a finished goroutine leaked its result"
+            );
             // ...or when the goroutine finishes (handle already gone).
             let res_dropped = flag();
             let rd = res_dropped.clone();
@@ -597,7 +731,11 @@ fn join_returns_a_panic_payload() {
             assert!(panic_msg(&*e).contains("boom 7"), "{:?}", panic_msg(&*e));
             let h = gort::go(|| -> u32 { panic!("{EXPECTED} static str") });
             let e = h.join().unwrap_err();
-            assert_eq!(e.downcast_ref::<&str>().copied(), None, "formatted panics carry a String");
+            assert_eq!(
+                e.downcast_ref::<&str>().copied(),
+                None,
+                "formatted panics carry a String"
+            );
             assert!(panic_msg(&*e).contains("static str"));
             let h = gort::go(|| -> u32 { std::panic::resume_unwind(Box::new(42u64)) });
             assert_eq!(h.join().unwrap_err().downcast_ref::<u64>(), Some(&42));
@@ -605,7 +743,10 @@ fn join_returns_a_panic_payload() {
             assert_eq!(sib.join().unwrap(), 1);
             assert!(sibling_done.load(SeqCst));
             // A panicking named goroutine, joined from another goroutine.
-            let h = Goroutine::new().name("p").spawn(|| -> () { panic!("{EXPECTED} named") }).unwrap();
+            let h = Goroutine::new()
+                .name("p")
+                .spawn(|| -> () { panic!("{EXPECTED} named") })
+                .unwrap();
             let e = gort::go(move || h.join()).join().unwrap().unwrap_err();
             assert!(panic_msg(&*e).contains("named"));
         });
@@ -629,7 +770,10 @@ fn join_from_a_plain_thread_blocks_the_thread() {
         let h = rx.recv().unwrap();
         let t = std::thread::spawn(move || h.join());
         std::thread::sleep(Duration::from_millis(50));
-        assert!(!t.is_finished(), "join on a plain thread returned before the goroutine finished");
+        assert!(
+            !t.is_finished(),
+            "join on a plain thread returned before the goroutine finished"
+        );
         g.done();
         assert_eq!(t.join().unwrap().unwrap(), 42);
 
@@ -681,7 +825,11 @@ fn scope_borrows_and_waits() {
             });
             assert_eq!(r, "scope value");
             for (i, c) in counts.iter().enumerate() {
-                assert_eq!(*c, i as u64 + 60, "scope returned before goroutine {i} finished");
+                assert_eq!(
+                    *c,
+                    i as u64 + 60,
+                    "scope returned before goroutine {i} finished"
+                );
             }
             // Unjoined goroutines that park are waited for too.
             let n = AtomicUsize::new(0);
@@ -723,7 +871,7 @@ fn scope_join_inside() {
     quiet_expected_panics();
     watchdog(60, || {
         gort::run(|| {
-            let data = vec![1, 2, 3];
+            let data = [1, 2, 3];
             let (sum, id_ok, err) = gort::scope(|s| {
                 let h = s.go(|| (runtime::goid(), data.iter().sum::<i32>()));
                 let id = h.id();
@@ -766,7 +914,11 @@ fn scope_panics_for_an_unjoined_panicking_goroutine() {
             }));
             let msg = panic_msg(&*r.unwrap_err());
             assert!(msg.contains("scoped goroutine panicked"), "{msg}");
-            assert_eq!(finished.load(SeqCst), 5, "scope panicked before its goroutines finished");
+            assert_eq!(
+                finished.load(SeqCst),
+                5,
+                "scope panicked before its goroutines finished"
+            );
 
             // If the scope's closure panics, that panic resumes after the goroutines finished.
             let finished = AtomicUsize::new(0);
@@ -800,7 +952,11 @@ fn child_scope_cancel() {
         let child_started = flag();
         let child_done = flag();
         let left_early = flag();
-        let (cs, cd, le) = (child_started.clone(), child_done.clone(), left_early.clone());
+        let (cs, cd, le) = (
+            child_started.clone(),
+            child_done.clone(),
+            left_early.clone(),
+        );
         gort::run(move || {
             let cs_main = cs.clone();
             gort::go(move || {
@@ -842,7 +998,12 @@ fn child_scope_cancel() {
 
 #[test]
 fn scope_is_not_left_early_on_cancellation() {
-    let out = run_child("child_scope_cancel", "scope-cancel", &[], Duration::from_secs(60));
+    let out = run_child(
+        "child_scope_cancel",
+        "scope-cancel",
+        &[],
+        Duration::from_secs(60),
+    );
     out.assert_passed();
 }
 
@@ -852,7 +1013,10 @@ fn scope_is_not_left_early_on_cancellation() {
 
 #[test]
 fn goid_traits_and_main_is_one() {
-    fn traits<T: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug + std::fmt::Display + Send + Sync>() {}
+    fn traits<
+        T: Copy + Eq + Ord + std::hash::Hash + std::fmt::Debug + std::fmt::Display + Send + Sync,
+    >() {
+    }
     traits::<GoId>();
     let (main, kid) = gort::run(|| (runtime::goid(), gort::go(runtime::goid).join().unwrap()));
     assert_eq!(main.as_u64(), 1);
@@ -882,7 +1046,11 @@ fn goids_increase_and_are_unique() {
             assert!(ids[0] > main);
             for h in hs {
                 let id = h.id();
-                assert_eq!(h.join().unwrap(), id, "JoinHandle::id differs from runtime::goid");
+                assert_eq!(
+                    h.join().unwrap(),
+                    id,
+                    "JoinHandle::id differs from runtime::goid"
+                );
             }
             let mut seen: HashSet<GoId> = ids.into_iter().collect();
             seen.insert(main);
@@ -933,7 +1101,11 @@ fn set_gomaxprocs_returns_previous_and_zero_queries() {
         assert_eq!(runtime::set_gomaxprocs(0), 3);
         assert_eq!(runtime::gomaxprocs(), 3);
         assert_eq!(runtime::set_gomaxprocs(5000), 3);
-        assert_eq!(runtime::gomaxprocs(), 1024, "values above 1024 clamp to 1024");
+        assert_eq!(
+            runtime::gomaxprocs(),
+            1024,
+            "values above 1024 clamp to 1024"
+        );
         assert_eq!(runtime::set_gomaxprocs(2), 1024);
     });
     // The setting belongs to the runtime and persists across run calls.
@@ -1002,7 +1174,10 @@ fn set_gomaxprocs_grow_from_one() {
         let rt = Builder::new().procs(1).build().unwrap();
         rt.run(|| {
             assert_eq!(runtime::set_gomaxprocs(3), 1);
-            assert!(parallel_rendezvous(3, Duration::from_secs(20)), "3 Ps did not run 3 goroutines at once");
+            assert!(
+                parallel_rendezvous(3, Duration::from_secs(20)),
+                "3 Ps did not run 3 goroutines at once"
+            );
         });
     });
 }
@@ -1135,9 +1310,14 @@ fn num_goroutine_counts_live_goroutines() {
                 runtime::num_goroutine()
             );
             // Nested spawns from other Ps.
-            let hs: Vec<_> = (0..50).map(|_| gort::go(|| gort::go(|| ()).join().unwrap())).collect();
+            let hs: Vec<_> = (0..50)
+                .map(|_| gort::go(|| gort::go(|| ()).join().unwrap()))
+                .collect();
             hs.into_iter().for_each(|h| h.join().unwrap());
-            assert!(gosched_until(Duration::from_secs(30), || runtime::num_goroutine() == 1));
+            assert!(gosched_until(
+                Duration::from_secs(30),
+                || runtime::num_goroutine() == 1
+            ));
         });
         // Each run's main goroutine counts; once the previous main has fully exited, a new
         // run sees only itself. (Right after `run` returns, the previous main may still be
@@ -1186,7 +1366,11 @@ fn lock_os_thread_pins_the_goroutine() {
                             wg.wait();
                         }
                     }
-                    assert_eq!(tid(), t, "a locked goroutine changed threads (iteration {i})");
+                    assert_eq!(
+                        tid(),
+                        t,
+                        "a locked goroutine changed threads (iteration {i})"
+                    );
                 }
                 // Nested locks need as many unlocks.
                 runtime::lock_os_thread();
@@ -1217,8 +1401,13 @@ fn lock_os_thread_excludes_other_goroutines_from_the_thread() {
             let stop = flag();
             let workers: Vec<_> = (0..6)
                 .map(|_| {
-                    let (lt, l, u, v, stop) =
-                        (locked_tid.clone(), locked.clone(), unlocking.clone(), violations.clone(), stop.clone());
+                    let (lt, l, u, v, stop) = (
+                        locked_tid.clone(),
+                        locked.clone(),
+                        unlocking.clone(),
+                        violations.clone(),
+                        stop.clone(),
+                    );
                     gort::go(move || {
                         while !stop.load(SeqCst) {
                             let me = tid() as u64;
@@ -1245,7 +1434,11 @@ fn lock_os_thread_excludes_other_goroutines_from_the_thread() {
             .unwrap();
             stop.store(true, SeqCst);
             workers.into_iter().for_each(|h| h.join().unwrap());
-            assert_eq!(violations.load(SeqCst), 0, "another goroutine ran on a locked goroutine's thread");
+            assert_eq!(
+                violations.load(SeqCst),
+                0,
+                "another goroutine ran on a locked goroutine's thread"
+            );
         });
     });
 }
@@ -1271,7 +1464,10 @@ fn goroutine_exiting_while_locked_is_ok() {
         });
         // As in Go, the locked goroutine's thread exits with it.
         for t in &tids {
-            assert!(wait_until(Duration::from_secs(10), || !thread_alive(*t)), "thread {t} of an exited locked goroutine lives on");
+            assert!(
+                wait_until(Duration::from_secs(10), || !thread_alive(*t)),
+                "thread {t} of an exited locked goroutine lives on"
+            );
         }
         // The main goroutine may exit locked too; the runtime stays usable.
         rt.run(runtime::lock_os_thread);
@@ -1289,11 +1485,21 @@ fn stack_dump_current_goroutine() {
     gort::run(|| {
         let d = runtime::stack_dump(false);
         assert!(d.starts_with("goroutine 1 [running]:"), "{}", tail(&d));
-        assert!(!d.contains("goroutine 2 "), "a one-goroutine dump shows other goroutines");
-        let h = Goroutine::new().name("dumper").spawn(|| (runtime::goid(), runtime::stack_dump(false))).unwrap();
+        assert!(
+            !d.contains("goroutine 2 "),
+            "a one-goroutine dump shows other goroutines"
+        );
+        let h = Goroutine::new()
+            .name("dumper")
+            .spawn(|| (runtime::goid(), runtime::stack_dump(false)))
+            .unwrap();
         let (id, d) = h.join().unwrap();
         let head = format!("goroutine {id} \"dumper\" [running]:");
-        assert!(d.starts_with(&head), "want {head:?}, got {:?}", d.lines().next());
+        assert!(
+            d.starts_with(&head),
+            "want {head:?}, got {:?}",
+            d.lines().next()
+        );
     });
 }
 
@@ -1305,24 +1511,50 @@ fn stack_dump_all_goroutines() {
             let g1 = g.clone();
             let parked = gort::go(move || g1.wait());
             let g2 = g.clone();
-            let named = Goroutine::new().name("sleeper").spawn(move || g2.wait()).unwrap();
+            let named = Goroutine::new()
+                .name("sleeper")
+                .spawn(move || g2.wait())
+                .unwrap();
             let dead = gort::go(|| ());
             let dead_id = dead.id();
             dead.join().unwrap();
             // Let the parked ones park and the dead one be recycled.
-            assert!(gosched_until(Duration::from_secs(30), || runtime::num_goroutine() == 3));
+            assert!(gosched_until(
+                Duration::from_secs(30),
+                || runtime::num_goroutine() == 3
+            ));
             let d = runtime::stack_dump(true);
             assert!(d.starts_with("goroutine 1 [running]:"), "{}", tail(&d));
-            assert!(d.contains(&format!("goroutine {} [", parked.id())), "parked goroutine missing:\n{}", tail(&d));
-            assert!(d.contains("created by"), "no `created by` line:\n{}", tail(&d));
-            assert!(d.contains("api.rs"), "`created by` does not name the go call site:\n{}", tail(&d));
-            assert!(!d.contains(&format!("goroutine {dead_id} ")), "a finished goroutine is in the dump:\n{}", tail(&d));
+            assert!(
+                d.contains(&format!("goroutine {} [", parked.id())),
+                "parked goroutine missing:\n{}",
+                tail(&d)
+            );
+            assert!(
+                d.contains("created by"),
+                "no `created by` line:\n{}",
+                tail(&d)
+            );
+            assert!(
+                d.contains("api.rs"),
+                "`created by` does not name the go call site:\n{}",
+                tail(&d)
+            );
+            assert!(
+                !d.contains(&format!("goroutine {dead_id} ")),
+                "a finished goroutine is in the dump:\n{}",
+                tail(&d)
+            );
             let want = format!("goroutine {} \"sleeper\" [", named.id());
             let ok = d.contains(&want);
             g.done();
             parked.join().unwrap();
             named.join().unwrap();
-            assert!(ok, "named goroutine's header should read {want:?}:\n{}", tail(&d));
+            assert!(
+                ok,
+                "named goroutine's header should read {want:?}:\n{}",
+                tail(&d)
+            );
         });
     });
 }
@@ -1332,7 +1564,10 @@ fn goid_and_name_from_goroutines() {
     gort::run(|| {
         let me = runtime::goid();
         assert_eq!(me.as_u64(), 1);
-        let h = Goroutine::new().name("a").spawn(|| (runtime::goid(), runtime::name())).unwrap();
+        let h = Goroutine::new()
+            .name("a")
+            .spawn(|| (runtime::goid(), runtime::name()))
+            .unwrap();
         let id = h.id();
         assert_eq!(h.join().unwrap(), (id, Some("a".into())));
         // goid is stable across parks and migrations.
@@ -1386,12 +1621,24 @@ fn cancel_runs_destructors_of_parked_goroutines() {
                 runtime::gosched();
             }
         });
-        assert_eq!(drops.load(SeqCst), 100, "destructors of parked goroutines had not run when run returned");
-        assert_eq!(finished.load(SeqCst), 0, "a cancelled goroutine went on past its park");
+        assert_eq!(
+            drops.load(SeqCst),
+            100,
+            "destructors of parked goroutines had not run when run returned"
+        );
+        assert_eq!(
+            finished.load(SeqCst),
+            0,
+            "a cancelled goroutine went on past its park"
+        );
         for h in rx.try_iter() {
             assert!(h.is_finished());
             let e = h.join().unwrap_err();
-            assert!(e.is::<runtime::Cancelled>(), "join of a cancelled goroutine: {:?}", panic_msg(&*e));
+            assert!(
+                e.is::<runtime::Cancelled>(),
+                "join of a cancelled goroutine: {:?}",
+                panic_msg(&*e)
+            );
         }
     });
 }
@@ -1436,7 +1683,11 @@ fn cancel_every_closure_runs_or_is_dropped() {
             }
             // main returns at once: many are still runnable.
         });
-        assert_eq!(drops.load(SeqCst), 1000, "not every goroutine closure was dropped before run returned");
+        assert_eq!(
+            drops.load(SeqCst),
+            1000,
+            "not every goroutine closure was dropped before run returned"
+        );
         assert!(ran.load(SeqCst) <= 1000);
     });
 }
@@ -1471,8 +1722,14 @@ fn cancel_drops_a_runnable_goroutine_that_never_started() {
         });
         dropping.store(true, SeqCst);
         drop(rt);
-        assert!(dropped.load(SeqCst), "the never-started goroutine's closure was not dropped");
-        assert!(!ran.load(SeqCst), "a goroutine runnable at shutdown ran its body");
+        assert!(
+            dropped.load(SeqCst),
+            "the never-started goroutine's closure was not dropped"
+        );
+        assert!(
+            !ran.load(SeqCst),
+            "a goroutine runnable at shutdown ran its body"
+        );
         let e = h.join().unwrap_err();
         assert!(e.is::<runtime::Cancelled>());
     });
@@ -1489,7 +1746,11 @@ fn child_blocking_destructors() {
         let inner_dropped = flag();
         let outer_dropped = flag();
         let spawned_dropped = flag();
-        let (i, o, sp) = (inner_dropped.clone(), outer_dropped.clone(), spawned_dropped.clone());
+        let (i, o, sp) = (
+            inner_dropped.clone(),
+            outer_dropped.clone(),
+            spawned_dropped.clone(),
+        );
         let t = Instant::now();
         gort::run(move || {
             let never = gate();
@@ -1514,7 +1775,11 @@ fn child_blocking_destructors() {
             let n2 = never.clone();
             gort::go(move || {
                 // A destructor that makes runtime calls (and parks) while unwinding.
-                struct Blocking(Option<gort::JoinHandle<()>>, Arc<AtomicBool>, Arc<AtomicBool>);
+                struct Blocking(
+                    Option<gort::JoinHandle<()>>,
+                    Arc<AtomicBool>,
+                    Arc<AtomicBool>,
+                );
                 impl Drop for Blocking {
                     fn drop(&mut self) {
                         runtime::gosched();
@@ -1537,15 +1802,25 @@ fn child_blocking_destructors() {
         });
         assert!(t.elapsed() < Duration::from_secs(30));
         assert!(inner_dropped.load(SeqCst));
-        assert!(outer_dropped.load(SeqCst), "a destructor that parks during cancellation did not complete");
+        assert!(
+            outer_dropped.load(SeqCst),
+            "a destructor that parks during cancellation did not complete"
+        );
         // The goroutine spawned during shutdown was born cancelled: its closure is dropped.
-        assert!(wait_until(Duration::from_secs(10), || Arc::strong_count(&spawned_dropped) == 1));
+        assert!(wait_until(Duration::from_secs(10), || Arc::strong_count(
+            &spawned_dropped
+        ) == 1));
     });
 }
 
 #[test]
 fn cancel_tolerates_blocking_destructors() {
-    let out = run_child("child_blocking_destructors", "blocking-dtor", &[], Duration::from_secs(60));
+    let out = run_child(
+        "child_blocking_destructors",
+        "blocking-dtor",
+        &[],
+        Duration::from_secs(60),
+    );
     out.assert_passed();
 }
 
@@ -1567,9 +1842,15 @@ fn dropping_a_runtime_cancels_its_goroutines() {
             assert!(gosched_until(Duration::from_secs(30), || started.load(SeqCst)));
             h
         });
-        assert!(!dropped.load(SeqCst), "Runtime::run cancelled a goroutine (only drop should)");
+        assert!(
+            !dropped.load(SeqCst),
+            "Runtime::run cancelled a goroutine (only drop should)"
+        );
         drop(rt);
-        assert!(dropped.load(SeqCst), "dropping the runtime did not unwind its parked goroutine");
+        assert!(
+            dropped.load(SeqCst),
+            "dropping the runtime did not unwind its parked goroutine"
+        );
         assert!(h.join().unwrap_err().is::<runtime::Cancelled>());
     });
 }
@@ -1598,7 +1879,10 @@ fn child_spinner() {
     });
     let e = t.elapsed();
     eprintln!("SPINNER-RUN-RETURNED-AFTER-MS={}", e.as_millis());
-    assert!(e < Duration::from_secs(10), "run took {e:?} with a spinning goroutine");
+    assert!(
+        e < Duration::from_secs(10),
+        "run took {e:?} with a spinning goroutine"
+    );
     // The process can still start and use another runtime.
     assert_eq!(gort::run(|| gort::go(|| 5).join().unwrap()), 5);
 }
@@ -1621,7 +1905,11 @@ fn child_threads() {
     assert_eq!(gort_threads(), 0, "{:?}", thread_names());
     // gort::run leaves no thread behind.
     gort::run(|| assert!(parallel_rendezvous(2, Duration::from_secs(20))));
-    assert!(wait_until(Duration::from_secs(10), || gort_threads() == 0), "after gort::run: {:?}", thread_names());
+    assert!(
+        wait_until(Duration::from_secs(10), || gort_threads() == 0),
+        "after gort::run: {:?}",
+        thread_names()
+    );
 
     let rt = Builder::new().procs(4).build().unwrap();
     rt.run(|| {
@@ -1688,7 +1976,11 @@ fn child_env() {
         return;
     }
     let expect_ok = std::env::var("GORT_TEST_EXPECT").unwrap() == "ok";
-    let var = if std::env::var_os("GORTMAXPROCS").is_some() { "GORTMAXPROCS" } else { "GORT_STACK_SIZE" };
+    let var = if std::env::var_os("GORTMAXPROCS").is_some() {
+        "GORTMAXPROCS"
+    } else {
+        "GORT_STACK_SIZE"
+    };
     let value = std::env::var(var).unwrap();
     let built = Builder::new().build();
     let run = {
@@ -1702,21 +1994,39 @@ fn child_env() {
     if expect_ok {
         let rt = built.unwrap_or_else(|e| panic!("{var}={value:?} refused: {e}"));
         let n = rt.run(runtime::gomaxprocs);
-        let r = run.unwrap_or_else(|p| panic!("gort::run with {var}={value:?} panicked: {}", panic_msg(&*p)));
+        let r = run.unwrap_or_else(|p| {
+            panic!(
+                "gort::run with {var}={value:?} panicked: {}",
+                panic_msg(&*p)
+            )
+        });
         if var == "GORTMAXPROCS" {
             let want: usize = value.trim().parse().unwrap();
             assert_eq!(n, want);
             assert_eq!(r, want);
             // An explicit procs() overrides the environment.
-            assert_eq!(Builder::new().procs(1).build().unwrap().run(runtime::gomaxprocs), 1);
+            assert_eq!(
+                Builder::new()
+                    .procs(1)
+                    .build()
+                    .unwrap()
+                    .run(runtime::gomaxprocs),
+                1
+            );
         }
     } else {
         let e = built.expect_err(&format!("{var}={value:?} accepted by Builder::build"));
         assert_eq!(e.kind(), ErrorKind::InvalidInput, "{var}={value:?}: {e}");
-        assert!(e.to_string().contains(var), "error does not name {var}: {e}");
+        assert!(
+            e.to_string().contains(var),
+            "error does not name {var}: {e}"
+        );
         let p = run.expect_err(&format!("gort::run accepted {var}={value:?}"));
         let msg = panic_msg(&*p);
-        assert!(msg.contains(var), "gort::run's panic does not name {var}: {msg}");
+        assert!(
+            msg.contains(var),
+            "gort::run's panic does not name {var}: {msg}"
+        );
     }
 }
 
@@ -1745,7 +2055,12 @@ fn environment_variables() {
     ];
     for &(var, value, ok) in cases {
         let expect = if ok { "ok" } else { "err" };
-        let out = run_child("child_env", "env", &[(var, value), ("GORT_TEST_EXPECT", expect)], Duration::from_secs(60));
+        let out = run_child(
+            "child_env",
+            "env",
+            &[(var, value), ("GORT_TEST_EXPECT", expect)],
+            Duration::from_secs(60),
+        );
         assert!(
             out.status.success() && out.stdout.contains("1 passed"),
             "{var}={value:?} (expect {expect}): {:?}\n{}\n{}",

@@ -57,7 +57,11 @@ fn child() {
         // An unnamed goroutine with the runtime's default size, set to 16 KiB + 1 (rounds up
         // to 20 KiB).
         "unnamed-rounded" => {
-            let rt = gort::Builder::new().procs(2).stack_size(16 * KIB + 1).build().unwrap();
+            let rt = gort::Builder::new()
+                .procs(2)
+                .stack_size(16 * KIB + 1)
+                .build()
+                .unwrap();
             rt.run(|| {
                 let h = gort::go(|| recurse::<256>(0));
                 announce(h.id());
@@ -91,7 +95,10 @@ fn child() {
                 g.add(1);
                 for _ in 0..8 {
                     let g = g.clone();
-                    gort::Goroutine::new().stack_size(128 * KIB).spawn(move || g.wait()).unwrap();
+                    gort::Goroutine::new()
+                        .stack_size(128 * KIB)
+                        .spawn(move || g.wait())
+                        .unwrap();
                 }
                 let h = gort::Goroutine::new()
                     .name("big")
@@ -139,8 +146,15 @@ fn child_goid(stderr: &str) -> u64 {
     let line = stderr
         .lines()
         .find_map(|l| l.strip_prefix("CHILD-GOID="))
-        .unwrap_or_else(|| panic!("the child did not announce its goroutine id:\n{}", tail(stderr)));
-    line.trim().parse().unwrap_or_else(|_| panic!("bad CHILD-GOID line {line:?}:\n{}", tail(stderr)))
+        .unwrap_or_else(|| {
+            panic!(
+                "the child did not announce its goroutine id:\n{}",
+                tail(stderr)
+            )
+        });
+    line.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("bad CHILD-GOID line {line:?}:\n{}", tail(stderr)))
 }
 
 /// Runs scenario `role` and checks it died of SIGABRT with gort's overflow report.
@@ -163,11 +177,27 @@ fn expect_overflow(role: &str, env: &[(&str, &str)], name: Option<&str>, kib: us
         Some(n) => format!("fatal error: stack overflow in goroutine {id} \"{n}\" "),
         None => format!("fatal error: stack overflow in goroutine {id} ("),
     };
-    assert!(line.starts_with(&head), "{role}: want a line starting {head:?}, got {line:?}");
-    assert!(line.contains(&format!("{kib} KiB")), "{role}: stack size {kib} KiB missing: {line:?}");
-    assert!(line.contains("GORT_STACK_SIZE"), "{role}: no hint how to raise it: {line:?}");
-    assert!(line.contains("Goroutine::stack_size"), "{role}: no hint how to raise it: {line:?}");
-    assert!(!err.contains("has overflowed its stack"), "{role}: also reported as a thread overflow:\n{}", tail(err));
+    assert!(
+        line.starts_with(&head),
+        "{role}: want a line starting {head:?}, got {line:?}"
+    );
+    assert!(
+        line.contains(&format!("{kib} KiB")),
+        "{role}: stack size {kib} KiB missing: {line:?}"
+    );
+    assert!(
+        line.contains("GORT_STACK_SIZE"),
+        "{role}: no hint how to raise it: {line:?}"
+    );
+    assert!(
+        line.contains("Goroutine::stack_size"),
+        "{role}: no hint how to raise it: {line:?}"
+    );
+    assert!(
+        !err.contains("has overflowed its stack"),
+        "{role}: also reported as a thread overflow:\n{}",
+        tail(err)
+    );
 }
 
 #[test]
@@ -175,13 +205,31 @@ fn overflow_of_a_named_goroutine() {
     let out = run_child("child", "named", &[], Duration::from_secs(60));
     let err = &out.stderr;
     use std::os::unix::process::ExitStatusExt;
-    assert_eq!(out.status.signal(), Some(6), "{:?}\n{}", out.status, tail(err));
+    assert_eq!(
+        out.status.signal(),
+        Some(6),
+        "{:?}\n{}",
+        out.status,
+        tail(err)
+    );
     let id = child_goid(err);
-    assert!(err.contains("fatal error: stack overflow in goroutine"), "{}", tail(err));
-    assert!(err.contains(&format!("goroutine {id} ")), "goroutine id {id} missing:\n{}", tail(err));
+    assert!(
+        err.contains("fatal error: stack overflow in goroutine"),
+        "{}",
+        tail(err)
+    );
+    assert!(
+        err.contains(&format!("goroutine {id} ")),
+        "goroutine id {id} missing:\n{}",
+        tail(err)
+    );
     assert!(err.contains("\"deep\""), "name missing:\n{}", tail(err));
     assert!(err.contains("64 KiB"), "stack size missing:\n{}", tail(err));
-    assert!(err.contains("GORT_STACK_SIZE"), "hint missing:\n{}", tail(err));
+    assert!(
+        err.contains("GORT_STACK_SIZE"),
+        "hint missing:\n{}",
+        tail(err)
+    );
     // And the exact shape.
     expect_overflow("named", &[], Some("deep"), 64);
 }
@@ -198,10 +246,22 @@ fn overflow_with_stack_size_from_the_environment() {
 
 #[test]
 fn overflow_of_the_main_goroutine() {
-    let out = run_child("child", "main", &[("GORT_STACK_SIZE", "48K")], Duration::from_secs(60));
-    assert_eq!(out.signal(), Some(6), "{:?}\n{}", out.status, tail(&out.stderr));
+    let out = run_child(
+        "child",
+        "main",
+        &[("GORT_STACK_SIZE", "48K")],
+        Duration::from_secs(60),
+    );
+    assert_eq!(
+        out.signal(),
+        Some(6),
+        "{:?}\n{}",
+        out.status,
+        tail(&out.stderr)
+    );
     assert!(
-        out.stderr.contains("fatal error: stack overflow in goroutine 1 (stack 48 KiB)"),
+        out.stderr
+            .contains("fatal error: stack overflow in goroutine 1 (stack 48 KiB)"),
         "{}",
         tail(&out.stderr)
     );
@@ -217,25 +277,53 @@ fn thread_overflow_is_reported_by_rust_not_gort() {
     let out = run_child("child", "thread-overflow", &[], Duration::from_secs(60));
     let err = &out.stderr;
     assert_eq!(out.signal(), Some(6), "{:?}\n{}", out.status, tail(err));
-    assert!(err.contains("has overflowed its stack"), "Rust's report missing:\n{}", tail(err));
+    assert!(
+        err.contains("has overflowed its stack"),
+        "Rust's report missing:\n{}",
+        tail(err)
+    );
     assert!(err.contains("plain-deep"), "{}", tail(err));
-    assert!(!err.contains("stack overflow in goroutine"), "a thread overflow reported as a goroutine's:\n{}", tail(err));
+    assert!(
+        !err.contains("stack overflow in goroutine"),
+        "a thread overflow reported as a goroutine's:\n{}",
+        tail(err)
+    );
 }
 
 #[test]
 fn segfault_on_a_plain_thread_is_not_an_overflow() {
     let out = run_child("child", "thread-segv", &[], Duration::from_secs(60));
     let err = &out.stderr;
-    assert_eq!(out.signal(), Some(11), "want SIGSEGV: {:?}\n{}", out.status, tail(err));
-    assert!(!err.contains("stack overflow"), "misreported as an overflow:\n{}", tail(err));
+    assert_eq!(
+        out.signal(),
+        Some(11),
+        "want SIGSEGV: {:?}\n{}",
+        out.status,
+        tail(err)
+    );
+    assert!(
+        !err.contains("stack overflow"),
+        "misreported as an overflow:\n{}",
+        tail(err)
+    );
 }
 
 #[test]
 fn segfault_on_a_goroutine_is_not_an_overflow() {
     let out = run_child("child", "goroutine-segv", &[], Duration::from_secs(60));
     let err = &out.stderr;
-    assert_eq!(out.signal(), Some(11), "want SIGSEGV: {:?}\n{}", out.status, tail(err));
-    assert!(!err.contains("stack overflow"), "misreported as an overflow:\n{}", tail(err));
+    assert_eq!(
+        out.signal(),
+        Some(11),
+        "want SIGSEGV: {:?}\n{}",
+        out.status,
+        tail(err)
+    );
+    assert!(
+        !err.contains("stack overflow"),
+        "misreported as an overflow:\n{}",
+        tail(err)
+    );
 }
 
 /// The harness itself: a child that does not crash is reported as such.

@@ -53,7 +53,10 @@ fn ps_come_back_after_shrinking() {
         assert_eq!(gort::runtime::set_gomaxprocs(2), 1);
         rendezvous()
     });
-    assert!(ok, "after set_gomaxprocs(2) two goroutines could not run at once");
+    assert!(
+        ok,
+        "after set_gomaxprocs(2) two goroutines could not run at once"
+    );
 }
 
 /// At one P, a pair of goroutines that keep waking each other (each wake-up goes to `runnext`)
@@ -108,8 +111,14 @@ fn a_ping_pong_pair_does_not_starve_its_p() {
         };
         a.join().unwrap();
         b.join().unwrap();
-        assert!(seen.load(SeqCst), "the third goroutine never ran during 1,000,000 exchanges");
+        assert!(
+            seen.load(SeqCst),
+            "the third goroutine never ran during 1,000,000 exchanges"
+        );
         rounds.load(SeqCst)
     });
-    assert!(rounds < 10 + 1_000, "the third goroutine waited {rounds} exchanges");
+    assert!(
+        rounds < 10 + 1_000,
+        "the third goroutine waited {rounds} exchanges"
+    );
 }

@@ -30,10 +30,19 @@ fn flags(n: usize) -> Arc<Vec<AtomicU8>> {
 
 /// Panics unless every flag equals `want`, naming the first few that do not.
 fn check_flags(f: &[AtomicU8], want: u8) {
-    let bad: Vec<(usize, u8)> =
-        f.iter().enumerate().map(|(i, v)| (i, v.load(SeqCst))).filter(|&(_, v)| v != want).take(10).collect();
+    let bad: Vec<(usize, u8)> = f
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (i, v.load(SeqCst)))
+        .filter(|&(_, v)| v != want)
+        .take(10)
+        .collect();
     let nbad = f.iter().filter(|v| v.load(SeqCst) != want).count();
-    assert!(nbad == 0, "{nbad} of {} flags are not {want}; first: {bad:?}", f.len());
+    assert!(
+        nbad == 0,
+        "{nbad} of {} flags are not {want}; first: {bad:?}",
+        f.len()
+    );
 }
 
 fn rss_mib() -> usize {
@@ -50,7 +59,10 @@ fn rss_mib() -> usize {
 fn gosched_until(secs: u64, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
-        assert!(start.elapsed() < Duration::from_secs(secs), "timed out waiting for {what}");
+        assert!(
+            start.elapsed() < Duration::from_secs(secs),
+            "timed out waiting for {what}"
+        );
         runtime::gosched();
     }
 }
@@ -80,11 +92,16 @@ fn spawn_flat(procs: usize, n: usize) {
                 });
             }
             wg.wait();
-            gosched_until(60, "num_goroutine back to 1", || runtime::num_goroutine() == 1);
+            gosched_until(60, "num_goroutine back to 1", || {
+                runtime::num_goroutine() == 1
+            });
         });
         check_flags(&f, 1);
         let om = off_main.load(SeqCst);
-        assert!(om > 0, "with {procs} Ps, no goroutine ran off the spawning goroutine's thread");
+        assert!(
+            om > 0,
+            "with {procs} Ps, no goroutine ran off the spawning goroutine's thread"
+        );
         drop(rt);
         eprintln!(
             "spawn_flat procs={procs} n={n}: {:?} ({:?}/goroutine), {om} ran on other threads",
@@ -273,7 +290,8 @@ fn a_million_parked_on_a_gate() {
             let done = Arc::new(WaitGroup::new());
             done.add(n as isize);
             for i in 0..n {
-                let (gate, ready, done, f) = (gate.clone(), ready.clone(), done.clone(), f2.clone());
+                let (gate, ready, done, f) =
+                    (gate.clone(), ready.clone(), done.clone(), f2.clone());
                 gort::go(move || {
                     ready.done();
                     gate.wait();
@@ -285,7 +303,10 @@ fn a_million_parked_on_a_gate() {
             let live = runtime::num_goroutine();
             let maps = map_count();
             let rss = rss_mib();
-            assert!(f2.iter().all(|x| x.load(Relaxed) == 0), "a goroutine got past the closed gate");
+            assert!(
+                f2.iter().all(|x| x.load(Relaxed) == 0),
+                "a goroutine got past the closed gate"
+            );
             gate.done();
             done.wait();
             (maps, live, rss)
@@ -336,7 +357,10 @@ fn a_million_parked_in_a_join_chain() {
             (h.join().unwrap(), maps, live)
         });
         assert_eq!(len, n);
-        eprintln!("join_chain n={n}: {:?}, {maps} mappings while parked, num_goroutine {live}", t.elapsed());
+        eprintln!(
+            "join_chain n={n}: {:?}, {maps} mappings while parked, num_goroutine {live}",
+            t.elapsed()
+        );
         assert!(maps < 5000, "{maps} mappings with {n} parked goroutines");
         assert!(live >= n, "num_goroutine {live} with {n} goroutines alive");
     });

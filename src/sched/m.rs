@@ -176,14 +176,20 @@ impl M {
                 if lg.state() != g::RUNNING {
                     // Our locked G is parked or queued: give the P away and wait until
                     // someone hands us the G (see `start_locked`).
+                    // SAFETY: our own thread, on g0 (the loop's contract).
                     if !unsafe { self.stop_locked(sched) } {
                         return;
                     }
+                    // SAFETY: as above; stop_locked handed us a P and we hold our locked G.
                     unsafe { self.execute(sched, lg, false) };
                     continue;
                 }
             }
-            let Some((g, inherit)) = (unsafe { self.find_runnable(sched) }) else { return };
+            // SAFETY: our own thread, on g0.
+            let Some((g, inherit)) = (unsafe { self.find_runnable(sched) }) else {
+                return;
+            };
+            // SAFETY: our own state, not held across a switch.
             let ml = unsafe { self.local() };
             if ml.spinning {
                 self.reset_spinning(sched);
@@ -194,6 +200,7 @@ impl M {
                 unsafe { self.start_locked(sched, lm) };
                 continue;
             }
+            // SAFETY: on g0 holding a P; we dequeued g, so we are its holder.
             unsafe { self.execute(sched, g, inherit) };
         }
     }
@@ -214,7 +221,11 @@ impl M {
         if ctx.sp.is_null() {
             // First run: give the G a stack and a fresh frame.
             let size = ctx.stack_size as usize;
-            let stack = if size == sched.default_stack { pl.stacks.pop() } else { None };
+            let stack = if size == sched.default_stack {
+                pl.stacks.pop()
+            } else {
+                None
+            };
             let stack = match stack.map(Ok).unwrap_or_else(|| sched.stacks.alloc(size)) {
                 Ok(s) => s,
                 Err(e) => crate::fatal(&format!(
@@ -225,7 +236,11 @@ impl M {
             // SAFETY: the stack is ours, its top is 16-aligned with room for the frame, and
             // goroutine_main never returns.
             ctx.sp = unsafe {
-                arch::init_stack(stack.top(), super::park::goroutine_main, Arc::as_ptr(&g) as usize)
+                arch::init_stack(
+                    stack.top(),
+                    super::park::goroutine_main,
+                    Arc::as_ptr(&g) as usize,
+                )
             };
             ctx.stack = Some(stack);
         }
@@ -243,11 +258,15 @@ impl M {
                     Action::Call(f) => {
                         // The G is suspended in `on_system_stack`, which keeps `f` alive.
                         (*f)();
-                        let Some(g) = (*ml).curg.as_ref() else { crate::fatal("runtime: lost the current G") };
+                        let Some(g) = (*ml).curg.as_ref() else {
+                            crate::fatal("runtime: lost the current G")
+                        };
                         sp = (*g.ctx.get()).sp;
                     }
                     action => {
-                        let Some(g) = (*ml).curg.take() else { crate::fatal("runtime: lost the current G") };
+                        let Some(g) = (*ml).curg.take() else {
+                            crate::fatal("runtime: lost the current G")
+                        };
                         self.finish(sched, g, action);
                         return;
                     }
@@ -286,7 +305,8 @@ impl M {
                 // SAFETY: we are the holder of the dead G and of p.
                 let (ctx, pl) = unsafe { (g.ctx(), (*p).local()) };
                 let ml = unsafe { self.local() };
-                if ctx.lock_count > 0 || ml.locked_g.as_ref().is_some_and(|lg| Arc::ptr_eq(lg, &g)) {
+                if ctx.lock_count > 0 || ml.locked_g.as_ref().is_some_and(|lg| Arc::ptr_eq(lg, &g))
+                {
                     // A goroutine that exits locked takes its thread with it (as in Go):
                     // whatever it did to the thread's state dies with the thread.
                     ctx.lock_count = 0;
@@ -308,6 +328,7 @@ impl M {
                         sched.stacks.free_batch(vec![s]);
                     }
                 }
+                // SAFETY: we hold p.
                 P::bump(unsafe { &(*p).exited });
                 g.set_state(g::IDLE);
                 pl.gfree.push(g);
@@ -346,6 +367,7 @@ impl M {
             }
             let p_ptr = self.p();
             if p_ptr.is_null() {
+                // SAFETY: our own thread, on g0, holding no P.
                 if !unsafe { self.stopm(sched) } {
                     return None;
                 }
@@ -387,8 +409,12 @@ impl M {
             }
             // Steal, unless enough Ms already spin.
             let procs = sched.gomaxprocs.load(Relaxed);
+            // SAFETY: our own state, not held across a switch.
             let ml = unsafe { self.local() };
-            if ml.spinning || 2 * sched.nmspinning.load(SeqCst) < procs.saturating_sub(sched.npidle.load(SeqCst)) {
+            if ml.spinning
+                || 2 * sched.nmspinning.load(SeqCst)
+                    < procs.saturating_sub(sched.npidle.load(SeqCst))
+            {
                 if !ml.spinning {
                     ml.spinning = true;
                     sched.nmspinning.fetch_add(1, SeqCst);
@@ -420,6 +446,7 @@ impl M {
             if let Some(g) = sched.globrunqget(p, &mut l, 0) {
                 return Some((g, false));
             }
+            // SAFETY: as above.
             let ml = unsafe { self.local() };
             ml.p = ptr::null();
             sched.pidleput(&mut l, p_ptr);
@@ -449,6 +476,7 @@ impl M {
                     break;
                 }
             }
+            // SAFETY: our own thread, on g0; we just gave our P up.
             if !unsafe { self.stopm(sched) } {
                 return None;
             }
@@ -514,15 +542,15 @@ impl M {
     /// # Safety
     /// Own thread, on g0, holding the P.
     unsafe fn retire_p(&self, sched: &Sched) {
+        // SAFETY: our own thread on g0 (contract).
         let ml = unsafe { self.local() };
         let p_ptr = ml.p;
-        let p = unsafe { &*p_ptr };
-        let local = unsafe { p.runq_local() };
+        // SAFETY: we hold this live P (contract), so we own its queue and local state.
+        let (p, local, pl) = unsafe { (&*p_ptr, (*p_ptr).runq_local(), (*p_ptr).local()) };
         let mut gs = Vec::new();
         while let Some((g, _)) = local.pop() {
             gs.push(g);
         }
-        let pl = unsafe { p.local() };
         let stacks = std::mem::take(&mut pl.stacks);
         sched.stacks.free_batch(stacks);
         let mut l = sched.lock();
@@ -550,6 +578,7 @@ impl M {
     /// # Safety
     /// Own thread, on g0.
     unsafe fn stop_locked(&self, sched: &Sched) -> bool {
+        // SAFETY: our own state (contract: own thread, on g0).
         let ml = unsafe { self.local() };
         let p = std::mem::replace(&mut ml.p, ptr::null());
         if ml.spinning {
@@ -565,6 +594,7 @@ impl M {
         if p.is_null() {
             return false;
         }
+        // SAFETY: our own state.
         unsafe { self.local() }.p = p;
         true
     }
@@ -574,6 +604,7 @@ impl M {
     /// # Safety
     /// Own thread, on g0, holding a P; `lm` is asleep in `stop_locked`.
     unsafe fn start_locked(&self, _sched: &Sched, lm: *const M) {
+        // SAFETY: our own state (contract: own thread, on g0).
         let ml = unsafe { self.local() };
         let p = std::mem::replace(&mut ml.p, ptr::null());
         // SAFETY: a locked M waiting for its G sleeps in stop_locked with no P and is on no
@@ -592,7 +623,10 @@ impl Sched {
             return;
         }
         if self.nmspinning.load(SeqCst) + self.npidle.load(SeqCst) == 0
-            && self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_ok()
+            && self
+                .nmspinning
+                .compare_exchange(0, 1, SeqCst, SeqCst)
+                .is_ok()
         {
             self.startm(Some(p), true);
             return;
@@ -606,4 +640,3 @@ impl Sched {
         self.pidleput(&mut l, p);
     }
 }
-

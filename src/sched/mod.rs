@@ -31,16 +31,17 @@
 //! At most `gomaxprocs / 2` Ms spin at once (more would burn CPU for nothing).
 
 pub mod g;
+#[cfg(all(test, loom))]
+mod loom_tests;
 pub mod m;
 pub mod note;
 pub mod p;
 pub mod park;
 pub mod runq;
-#[cfg(all(test, loom))] mod loom_tests;
 
 use self::g::{Entry, G, RUNNABLE};
 use self::m::M;
-use self::p::{P, GOID_BATCH};
+use self::p::{GOID_BATCH, P};
 use crate::stack::StackPool;
 use std::collections::VecDeque;
 use std::panic::Location;
@@ -107,7 +108,9 @@ impl Sched {
         let sched = Arc::new_cyclic(|me| Sched {
             id: NEXT_SCHED_ID.fetch_add(1, Relaxed),
             me: me.clone(),
-            allp: (0..MAX_PROCS).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            allp: (0..MAX_PROCS)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
             gomaxprocs: AtomicUsize::new(0),
             npidle: AtomicUsize::new(0),
             nmspinning: AtomicUsize::new(0),
@@ -201,9 +204,15 @@ impl Sched {
         stack_size: usize,
         created_by: &'static Location<'static>,
     ) -> u64 {
-        // SAFETY: forwarded contract: a non-null m is ours, and so is its P.
-        let p = unsafe { m.as_ref().map(|m| m.p()).filter(|p| !p.is_null()).map(|p| &*p) };
-        let p = p.filter(|_| unsafe { (*m).sched_ptr() } == self as *const Sched);
+        // Our P, if we are an M of this runtime holding one.
+        // SAFETY: forwarded contract: a non-null m is ours, and so is its P (Ps live as long
+        // as their Sched).
+        let p = unsafe { m.as_ref() }
+            .filter(|m| std::ptr::eq(m.sched_ptr(), self))
+            .map(|m| m.p())
+            .filter(|p| !p.is_null())
+            // SAFETY: as above.
+            .map(|p| unsafe { &*p });
         let (g, id) = match p {
             Some(p) => {
                 // SAFETY: we hold p.
@@ -229,11 +238,15 @@ impl Sched {
         };
         let g = g.unwrap_or_else(|| {
             let g = Arc::new(G::new(self.me.clone()));
-            self.allgs.lock().unwrap_or_else(|e| e.into_inner()).push(g.clone());
+            self.allgs
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(g.clone());
             g
         });
         g.set_id(id, self.cancelling.load(Relaxed));
-        g.created_by.store(created_by as *const Location<'static> as *mut _, Relaxed);
+        g.created_by
+            .store(created_by as *const Location<'static> as *mut _, Relaxed);
         {
             // SAFETY: the G is idle and ours until published below.
             let ctx = unsafe { g.ctx() };
@@ -345,7 +358,11 @@ impl Sched {
         if self.npidle.load(SeqCst) == 0 || self.nmspinning.load(SeqCst) != 0 {
             return;
         }
-        if self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_err() {
+        if self
+            .nmspinning
+            .compare_exchange(0, 1, SeqCst, SeqCst)
+            .is_err()
+        {
             return;
         }
         self.startm(None, true);
@@ -380,12 +397,17 @@ impl Sched {
         }
         if l.mcount >= MAX_MS {
             drop(l);
-            crate::fatal(&format!("thread limit exhausted: this runtime already has {MAX_MS} threads"));
+            crate::fatal(&format!(
+                "thread limit exhausted: this runtime already has {MAX_MS} threads"
+            ));
         }
         l.mcount += 1;
         drop(l);
         *self.live_ms.lock().unwrap_or_else(|e| e.into_inner()) += 1;
-        let sched = self.me.upgrade().expect("runtime: startm on a dropped scheduler");
+        let sched = self
+            .me
+            .upgrade()
+            .expect("runtime: startm on a dropped scheduler");
         let id = self.next_mid.fetch_add(1, Relaxed);
         let p = SendPtr(p);
         let spawned = std::thread::Builder::new()
@@ -395,7 +417,9 @@ impl Sched {
                 m::mstart(sched, id, p.0, spinning)
             });
         if let Err(e) = spawned {
-            crate::fatal(&format!("cannot create an OS thread for the scheduler: {e}"));
+            crate::fatal(&format!(
+                "cannot create an OS thread for the scheduler: {e}"
+            ));
         }
     }
 
@@ -468,7 +492,11 @@ impl Sched {
             if left.is_zero() {
                 break;
             }
-            live = self.ms_gone.wait_timeout(live, left).unwrap_or_else(|e| e.into_inner()).0;
+            live = self
+                .ms_gone
+                .wait_timeout(live, left)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
         }
     }
 

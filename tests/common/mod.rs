@@ -65,7 +65,12 @@ pub fn tail(s: &str) -> &str {
 /// Re-runs this test binary with only the test `test_name`, `GORT_TEST_CHILD=role` and the given
 /// extra environment (gort's own variables are removed unless given). Kills the child and panics
 /// if it runs longer than `timeout`.
-pub fn run_child(test_name: &str, role: &str, envs: &[(&str, &str)], timeout: Duration) -> ChildOutput {
+pub fn run_child(
+    test_name: &str,
+    role: &str,
+    envs: &[(&str, &str)],
+    timeout: Duration,
+) -> ChildOutput {
     let exe = std::env::current_exe().expect("current_exe");
     let mut cmd = Command::new(exe);
     cmd.args([test_name, "--exact", "--nocapture", "--test-threads=1"])
@@ -112,7 +117,12 @@ pub fn run_child(test_name: &str, role: &str, envs: &[(&str, &str)], timeout: Du
         std::thread::sleep(Duration::from_millis(5));
     };
     let elapsed = start.elapsed();
-    ChildOutput { status, stdout: t_out.join().unwrap_or_default(), stderr: t_err.join().unwrap_or_default(), elapsed }
+    ChildOutput {
+        status,
+        stdout: t_out.join().unwrap_or_default(),
+        stderr: t_err.join().unwrap_or_default(),
+        elapsed,
+    }
 }
 
 /// Marker for panics the tests provoke on purpose; the quiet hook does not print them.
@@ -199,7 +209,10 @@ pub fn thread_names() -> Vec<String> {
 
 /// Number of threads of this process named `gort-m*` (the runtime's Ms).
 pub fn gort_threads() -> usize {
-    thread_names().iter().filter(|n| n.starts_with("gort-m")).count()
+    thread_names()
+        .iter()
+        .filter(|n| n.starts_with("gort-m"))
+        .count()
 }
 
 /// Whether the thread with kernel id `tid` still exists in this process.
@@ -209,7 +222,9 @@ pub fn thread_alive(tid: i32) -> bool {
 
 /// Lines in /proc/self/maps: the number of kernel mappings.
 pub fn map_count() -> usize {
-    std::fs::read_to_string("/proc/self/maps").map(|s| s.lines().count()).unwrap_or(0)
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|s| s.lines().count())
+        .unwrap_or(0)
 }
 
 /// Polls `cond` every few milliseconds until it holds or `timeout` passes; returns whether it held.
