@@ -82,7 +82,9 @@ impl Builder {
             },
         };
         if procs == 0 || procs > MAX_PROCS {
-            return Err(invalid(format!("procs must be between 1 and {MAX_PROCS}, not {procs}")));
+            return Err(invalid(format!(
+                "procs must be between 1 and {MAX_PROCS}, not {procs}"
+            )));
         }
         let stack = match self.stack_size {
             Some(s) => stack::validate_size(s)?,
@@ -92,7 +94,9 @@ impl Builder {
             },
         };
         crate::signal::install();
-        Ok(Runtime { sched: Sched::new(procs, stack) })
+        Ok(Runtime {
+            sched: Sched::new(procs, stack),
+        })
     }
 }
 
@@ -101,7 +105,9 @@ fn invalid(msg: String) -> io::Error {
 }
 
 fn env_procs() -> io::Result<Option<usize>> {
-    let Some(v) = std::env::var_os("GORTMAXPROCS") else { return Ok(None) };
+    let Some(v) = std::env::var_os("GORTMAXPROCS") else {
+        return Ok(None);
+    };
     let s = v.to_string_lossy();
     match s.trim().parse::<usize>() {
         Ok(n) if (1..=MAX_PROCS).contains(&n) => Ok(Some(n)),
@@ -191,7 +197,13 @@ impl Runtime {
         let (entry, packet) = wrap(f);
         // SAFETY: a null M: spawning from a plain thread.
         unsafe {
-            self.sched.spawn(std::ptr::null(), entry, None, self.sched.default_stack, Location::caller())
+            self.sched.spawn(
+                std::ptr::null(),
+                entry,
+                None,
+                self.sched.default_stack,
+                Location::caller(),
+            )
         };
         packet.wait()
     }
@@ -207,7 +219,13 @@ impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
             .field("id", &self.sched.id)
-            .field("gomaxprocs", &self.sched.gomaxprocs.load(std::sync::atomic::Ordering::Relaxed))
+            .field(
+                "gomaxprocs",
+                &self
+                    .sched
+                    .gomaxprocs
+                    .load(std::sync::atomic::Ordering::Relaxed),
+            )
             .finish()
     }
 }
@@ -246,7 +264,9 @@ where
     if !m::current_m().is_null() {
         panic!("gort::run called from inside a goroutine; use gort::go to start a goroutine");
     }
-    let rt = Builder::new().build().unwrap_or_else(|e| panic!("gort::run: {e}"));
+    let rt = Builder::new()
+        .build()
+        .unwrap_or_else(|e| panic!("gort::run: {e}"));
     let r = rt.run_catch(f);
     drop(rt);
     finish_main(r)
@@ -262,7 +282,16 @@ mod tests {
         assert_eq!(parse_stack_size("64K").unwrap(), 65536);
         assert_eq!(parse_stack_size("1M").unwrap(), 1 << 20);
         assert_eq!(parse_stack_size(" 20000 ").unwrap(), 20480);
-        for bad in ["", "K", "abc", "12Q", "-5", "1K", "2048M", "99999999999999999999M"] {
+        for bad in [
+            "",
+            "K",
+            "abc",
+            "12Q",
+            "-5",
+            "1K",
+            "2048M",
+            "99999999999999999999M",
+        ] {
             let e = parse_stack_size(bad).unwrap_err();
             assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}");
             assert!(e.to_string().contains("GORT_STACK_SIZE"), "{e}");

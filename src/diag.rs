@@ -32,7 +32,12 @@ pub fn describe(gp: &G) -> Option<String> {
         None => format!("goroutine {id} [{state}]:\n"),
     };
     if let Some(loc) = gp.created_by() {
-        s.push_str(&format!("created by {}:{}:{}\n", loc.file(), loc.line(), loc.column()));
+        s.push_str(&format!(
+            "created by {}:{}:{}\n",
+            loc.file(),
+            loc.line(),
+            loc.column()
+        ));
     }
     Some(s)
 }

@@ -8,13 +8,13 @@
 //! [`Cancelled`](crate::runtime::Cancelled) payload when the scheduler drops its [`Entry`].
 
 use crate::sched::park::{self, Waiter};
-use crate::scope::ScopeData;
 use crate::sched::{m, Sched};
+use crate::scope::ScopeData;
 use crate::stack;
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::panic::{self, AssertUnwindSafe, Location};
-use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicU8, Ordering::*};
 use std::sync::Arc;
 
@@ -117,7 +117,8 @@ where
 
     fn take_result(&self) -> std::thread::Result<T> {
         // SAFETY: called after observing DONE (Acquire): the result cell is the joiner's.
-        unsafe { (*self.result.get()).take() }.expect("runtime: a goroutine's result was taken twice")
+        unsafe { (*self.result.get()).take() }
+            .expect("runtime: a goroutine's result was taken twice")
     }
 }
 
@@ -157,12 +158,20 @@ where
             unsafe { *self.waiter.get() = Some(w) };
             // Publish the waiter on g0, once we are marked waiting; if the goroutine finished
             // meanwhile (DONE), call the park off.
-            park::park(&mut || self.state.compare_exchange(EMPTY, WAITING, AcqRel, Acquire).is_ok());
+            park::park(&mut || {
+                self.state
+                    .compare_exchange(EMPTY, WAITING, AcqRel, Acquire)
+                    .is_ok()
+            });
             debug_assert_eq!(self.state.load(Acquire), DONE);
         } else {
             // SAFETY: as above.
             unsafe { *self.waiter.get() = Some(w) };
-            if self.state.compare_exchange(EMPTY, WAITING, AcqRel, Acquire).is_ok() {
+            if self
+                .state
+                .compare_exchange(EMPTY, WAITING, AcqRel, Acquire)
+                .is_ok()
+            {
                 while self.state.load(Acquire) != DONE {
                     std::thread::park();
                 }
@@ -421,6 +430,8 @@ impl<T> JoinHandle<T> {
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("id", &self.id).finish_non_exhaustive()
+        f.debug_struct("JoinHandle")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
     }
 }

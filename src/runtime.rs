@@ -55,7 +55,10 @@ pub struct Cancelled;
 /// assert_eq!(rt.run(gort::runtime::gomaxprocs), 3);
 /// ```
 pub fn gomaxprocs() -> usize {
-    current_sched("gort::runtime::gomaxprocs").1.gomaxprocs.load(Relaxed)
+    current_sched("gort::runtime::gomaxprocs")
+        .1
+        .gomaxprocs
+        .load(Relaxed)
 }
 
 /// Sets the number of Ps and returns the previous value; `0` only queries (as in Go). Values
@@ -128,7 +131,9 @@ pub fn goexit() -> ! {
 /// gort::run(|| assert_eq!(gort::runtime::num_goroutine(), 1));
 /// ```
 pub fn num_goroutine() -> usize {
-    current_sched("gort::runtime::num_goroutine").1.num_goroutine()
+    current_sched("gort::runtime::num_goroutine")
+        .1
+        .num_goroutine()
 }
 
 /// Wires the calling goroutine to its current OS thread: until as many [`unlock_os_thread`]
@@ -149,7 +154,9 @@ pub fn num_goroutine() -> usize {
 /// });
 /// ```
 pub fn lock_os_thread() {
-    let Some((m, g)) = park::current() else { return };
+    let Some((m, g)) = park::current() else {
+        return;
+    };
     // SAFETY: we are the running G on our own M; nothing here is held across a switch.
     unsafe {
         let ctx = (*g).ctx();
@@ -171,7 +178,9 @@ pub fn lock_os_thread() {
 /// });
 /// ```
 pub fn unlock_os_thread() {
-    let Some((m, g)) = park::current() else { return };
+    let Some((m, g)) = park::current() else {
+        return;
+    };
     // SAFETY: as in lock_os_thread.
     unsafe {
         let ctx = (*g).ctx();

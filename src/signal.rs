@@ -50,7 +50,9 @@ pub fn init_thread() {
     // we map is leaked on purpose (it must outlive the thread's last signal).
     unsafe {
         let mut old: libc::stack_t = std::mem::zeroed();
-        if libc::sigaltstack(std::ptr::null(), &mut old) == 0 && old.ss_flags & libc::SS_DISABLE == 0 {
+        if libc::sigaltstack(std::ptr::null(), &mut old) == 0
+            && old.ss_flags & libc::SS_DISABLE == 0
+        {
             return; // std already gave this thread one
         }
         let p = libc::mmap(
@@ -64,7 +66,11 @@ pub fn init_thread() {
         if p == libc::MAP_FAILED {
             return;
         }
-        let st = libc::stack_t { ss_sp: p, ss_flags: 0, ss_size: ALTSTACK };
+        let st = libc::stack_t {
+            ss_sp: p,
+            ss_flags: 0,
+            ss_size: ALTSTACK,
+        };
         libc::sigaltstack(&st, std::ptr::null_mut());
     }
 }
@@ -119,7 +125,11 @@ extern "C" fn handler(sig: libc::c_int, info: *mut libc::siginfo_t, _ctx: *mut l
     // Not ours: reinstate the previous handler and return; the fault repeats under it.
     // SAFETY: PREV_* were filled by install() before this handler could run.
     unsafe {
-        let prev = if sig == libc::SIGBUS { (&raw const PREV_BUS).cast() } else { (&raw const PREV_SEGV).cast() };
+        let prev = if sig == libc::SIGBUS {
+            (&raw const PREV_BUS).cast()
+        } else {
+            (&raw const PREV_SEGV).cast()
+        };
         libc::sigaction(sig, prev, std::ptr::null_mut());
     }
 }

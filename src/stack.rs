@@ -153,7 +153,9 @@ unsafe impl Sync for StackPool {}
 
 impl StackPool {
     pub fn new() -> StackPool {
-        StackPool { classes: Mutex::new(Vec::new()) }
+        StackPool {
+            classes: Mutex::new(Vec::new()),
+        }
     }
 
     /// Returns a stack of exactly `size` bytes (already validated and page-rounded).
@@ -162,7 +164,11 @@ impl StackPool {
         let class = match classes.iter_mut().position(|c| c.size == size) {
             Some(i) => &mut classes[i],
             None => {
-                classes.push(SizeClass { size, free: Vec::new(), arenas: Vec::new() });
+                classes.push(SizeClass {
+                    size,
+                    free: Vec::new(),
+                    arenas: Vec::new(),
+                });
                 classes.last_mut().expect("just pushed")
             }
         };
@@ -196,7 +202,12 @@ impl StackPool {
                     ),
                 ));
             }
-            class.arenas.push(Arena { start: p.cast(), len, carved: 0, slots });
+            class.arenas.push(Arena {
+                start: p.cast(),
+                len,
+                carved: 0,
+                slots,
+            });
         }
         let arena = class.arenas.last_mut().expect("an arena exists");
         // SAFETY: carved < slots, so the slot lies inside the arena mapping.
@@ -249,7 +260,12 @@ impl StackPool {
     /// Number of arenas (kernel mappings) currently reserved.
     #[cfg(test)]
     pub fn arenas(&self) -> usize {
-        self.classes.lock().unwrap().iter().map(|c| c.arenas.len()).sum()
+        self.classes
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|c| c.arenas.len())
+            .sum()
     }
 }
 
@@ -288,7 +304,10 @@ fn install_guard(page: *mut u8) -> io::Result<()> {
              raise it with `sysctl vm.max_map_count=<n>` or use Linux >= 6.13",
         ));
     }
-    Err(io::Error::new(e.kind(), format!("cannot install a goroutine stack guard page: {e}")))
+    Err(io::Error::new(
+        e.kind(),
+        format!("cannot install a goroutine stack guard page: {e}"),
+    ))
 }
 
 #[cfg(test)]
@@ -305,9 +324,18 @@ mod tests {
     fn sizes_are_validated_and_rounded() {
         assert_eq!(validate_size(MIN_STACK).unwrap(), MIN_STACK);
         assert_eq!(validate_size(MIN_STACK + 1).unwrap(), MIN_STACK + PAGE);
-        assert_eq!(validate_size(MIN_STACK - 1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(validate_size(MAX_STACK + 1).unwrap_err().kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(validate_size(0).unwrap_err().kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(
+            validate_size(MIN_STACK - 1).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            validate_size(MAX_STACK + 1).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
+        assert_eq!(
+            validate_size(0).unwrap_err().kind(),
+            io::ErrorKind::InvalidInput
+        );
     }
 
     #[test]

@@ -45,7 +45,7 @@ global_asm!(
     "gort_switch:",
     ".cfi_startproc",
     // rdi = save (*mut *mut u8), rsi = load (*mut u8), rdx = arg (usize)
-    "push rbp",                     // save callee-saved registers on the current stack
+    "push rbp", // save callee-saved registers on the current stack
     ".cfi_adjust_cfa_offset 8",
     ".cfi_offset rbp, -16",
     "push rbx",
@@ -63,17 +63,17 @@ global_asm!(
     "push r15",
     ".cfi_adjust_cfa_offset 8",
     ".cfi_offset r15, -56",
-    "sub rsp, 8",                   // room for MXCSR and the x87 control word
+    "sub rsp, 8", // room for MXCSR and the x87 control word
     ".cfi_adjust_cfa_offset 8",
-    "stmxcsr [rsp]",                // save MXCSR (4 bytes)
-    "fnstcw [rsp + 4]",             // save the x87 control word (2 bytes)
-    "mov [rdi], rsp",               // *save = sp: this context is now suspended
-    "mov rsp, rsi",                 // switch to the other context's stack
-    "ldmxcsr [rsp]",                // restore its MXCSR
-    "fldcw [rsp + 4]",              // restore its x87 control word
+    "stmxcsr [rsp]",    // save MXCSR (4 bytes)
+    "fnstcw [rsp + 4]", // save the x87 control word (2 bytes)
+    "mov [rdi], rsp",   // *save = sp: this context is now suspended
+    "mov rsp, rsi",     // switch to the other context's stack
+    "ldmxcsr [rsp]",    // restore its MXCSR
+    "fldcw [rsp + 4]",  // restore its x87 control word
     "add rsp, 8",
     ".cfi_adjust_cfa_offset -8",
-    "pop r15",                      // restore its callee-saved registers
+    "pop r15", // restore its callee-saved registers
     ".cfi_adjust_cfa_offset -8",
     "pop r14",
     ".cfi_adjust_cfa_offset -8",
@@ -85,8 +85,8 @@ global_asm!(
     ".cfi_adjust_cfa_offset -8",
     "pop rbp",
     ".cfi_adjust_cfa_offset -8",
-    "mov rax, rdx",                 // hand `arg` over as the return value
-    "ret",                          // resume it (or enter gort_trampoline on a fresh stack)
+    "mov rax, rdx", // hand `arg` over as the return value
+    "ret",          // resume it (or enter gort_trampoline on a fresh stack)
     ".cfi_endproc",
     ".size gort_switch, .-gort_switch",
     "",
@@ -95,10 +95,10 @@ global_asm!(
     ".p2align 4",
     "gort_trampoline:",
     ".cfi_startproc",
-    ".cfi_undefined rip",           // the bottom of a goroutine stack: unwinders stop here
-    "mov rdi, r13",                 // first argument: data
-    "call r12",                     // entry(data); rsp is 16-aligned here (see init_stack)
-    "ud2",                          // entry never returns
+    ".cfi_undefined rip", // the bottom of a goroutine stack: unwinders stop here
+    "mov rdi, r13",       // first argument: data
+    "call r12",           // entry(data); rsp is 16-aligned here (see init_stack)
+    "ud2",                // entry never returns
     ".cfi_endproc",
     ".size gort_trampoline, .-gort_trampoline",
 );
@@ -109,7 +109,7 @@ extern "sysv64" {
 }
 
 /// Size in bytes of the frame [`init_stack`] writes.
-#[allow(dead_code)] // documents the layout; checked in tests
+#[allow(dead_code)] // documents the layout; checked by the test below
 pub const INIT_FRAME: usize = 80;
 
 /// Suspends the current context and resumes the one whose stack pointer is `load`.
@@ -132,22 +132,63 @@ pub unsafe fn switch(save: *mut *mut u8, load: *mut u8, arg: usize) -> usize {
 /// # Safety
 /// `top` must be the 16-byte-aligned, exclusive upper end of writable memory with at least
 /// [`INIT_FRAME`] bytes below it. `entry` must never return.
-pub unsafe fn init_stack(top: *mut u8, entry: unsafe extern "sysv64" fn(usize) -> !, data: usize) -> *mut u8 {
+pub unsafe fn init_stack(
+    top: *mut u8,
+    entry: unsafe extern "sysv64" fn(usize) -> !,
+    data: usize,
+) -> *mut u8 {
     debug_assert_eq!(top as usize % 16, 0);
     let top = top as *mut u64;
     // SAFETY: the caller guarantees INIT_FRAME writable bytes below `top`.
     unsafe {
         top.sub(1).write(0); // padding
         top.sub(2).write(0); // fake return address seen by the trampoline's frame
-        top.sub(3).write(gort_trampoline as *const () as usize as u64); // `ret` target
+        top.sub(3)
+            .write(gort_trampoline as *const () as usize as u64); // `ret` target
         top.sub(4).write(0); // rbp
         top.sub(5).write(0); // rbx
         top.sub(6).write(entry as *const () as usize as u64); // r12
         top.sub(7).write(data as u64); // r13
         top.sub(8).write(0); // r14
         top.sub(9).write(0); // r15
-        // MXCSR default (all exceptions masked, round to nearest) | x87 control word default.
+                             // MXCSR default (all exceptions masked, round to nearest) | x87 control word default.
         top.sub(10).write(0x1F80 | (0x037F << 32));
         top.sub(10) as *mut u8
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    unsafe extern "sysv64" fn never(_: usize) -> ! {
+        unreachable!()
+    }
+
+    #[test]
+    fn init_frame_matches_the_layout() {
+        let mut buf = [0u64; 32];
+        // SAFETY: the buffer is ours, 16-aligned at its end (u64 array at an even index), and
+        // holds more than INIT_FRAME bytes below `top`.
+        unsafe {
+            let base = buf.as_mut_ptr();
+            let top = base.add(32 - (base.add(32) as usize % 16) / 8) as *mut u8;
+            let sp = init_stack(top, never, 7);
+            assert_eq!(top as usize - sp as usize, INIT_FRAME);
+            let words = sp as *const u64;
+            assert_eq!(words.add(3).read(), 7, "r13 = data");
+            assert_eq!(
+                words.add(4).read(),
+                never as *const () as usize as u64,
+                "r12 = entry"
+            );
+            assert_eq!(
+                words.add(7).read(),
+                gort_trampoline as *const () as usize as u64,
+                "ret"
+            );
+            // After the trampoline's `ret`, rsp must be 16-aligned for its `call`.
+            assert_eq!((sp as usize + INIT_FRAME - 16) % 16, 0);
+        }
     }
 }

@@ -115,7 +115,11 @@ impl G {
     /// before it publishes a waiter record.
     pub fn prepare_park(&self) -> u64 {
         let s = self.status.load(Relaxed);
-        debug_assert_eq!(s & STATE_MASK, RUNNING, "runtime: park of a G that is not running");
+        debug_assert_eq!(
+            s & STATE_MASK,
+            RUNNING,
+            "runtime: park of a G that is not running"
+        );
         let n = s.wrapping_add(SEQ_ONE);
         self.status.store(n, Relaxed);
         n >> 8
@@ -134,7 +138,9 @@ impl G {
     pub fn try_ready(&self, seq: u64) -> bool {
         let from = (seq << 8) | WAITING;
         let to = (seq << 8) | RUNNABLE;
-        self.status.compare_exchange(from, to, AcqRel, Relaxed).is_ok()
+        self.status
+            .compare_exchange(from, to, AcqRel, Relaxed)
+            .is_ok()
     }
 
     /// The current park sequence number (used to cancel a parked G).
@@ -146,7 +152,8 @@ impl G {
     /// frame on the G's stack is no longer in use by the M. `fetch_max` keeps the record
     /// monotonic even if this M is slower than a later park of the same G on another M.
     pub fn parked(&self, seq: u64, no_cancel: bool) {
-        self.parked.fetch_max((seq << 1) | u64::from(no_cancel), AcqRel);
+        self.parked
+            .fetch_max((seq << 1) | u64::from(no_cancel), AcqRel);
     }
 
     /// Wakes the G for cancellation if it is parked, its park is complete, and the park is
@@ -177,7 +184,8 @@ impl G {
 
     /// Gives a (reused) G its new id and initial cancel flag, before it is published.
     pub fn set_id(&self, id: u64, cancelled: bool) {
-        self.id_cancel.store(id | if cancelled { CANCEL } else { 0 }, Relaxed);
+        self.id_cancel
+            .store(id | if cancelled { CANCEL } else { 0 }, Relaxed);
     }
 
     /// Whether the runtime asked this goroutine to unwind.

@@ -50,7 +50,10 @@ fn model(preemption_bound: Option<usize>, f: impl Fn() + Sync + Send + 'static) 
         mini::clear_trace();
         f()
     });
-    eprintln!("loom: {} executions", runs.load(std::sync::atomic::Ordering::Relaxed));
+    eprintln!(
+        "loom: {} executions",
+        runs.load(std::sync::atomic::Ordering::Relaxed)
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -68,7 +71,10 @@ struct Item {
 unsafe impl Sync for Item {}
 
 fn item(id: usize) -> Arc<Item> {
-    let it = Arc::new(Item { id, body: UnsafeCell::new(0) });
+    let it = Arc::new(Item {
+        id,
+        body: UnsafeCell::new(0),
+    });
     // SAFETY: not shared yet.
     it.body.with_mut(|b| unsafe { *b = id + 1000 });
     it
@@ -80,7 +86,12 @@ fn took(it: Arc<Item>) -> Arc<Item> {
         // SAFETY: we hold the item; loom reports a race if the queue did not order us after
         // the previous holder.
         let b = unsafe { &mut *b };
-        assert!(*b == it.id + 1000 || *b == it.id + 2000, "item {}: stale payload {}", it.id, *b);
+        assert!(
+            *b == it.id + 1000 || *b == it.id + 2000,
+            "item {}: stale payload {}",
+            it.id,
+            *b
+        );
         *b = it.id + 2000;
     });
     it
@@ -106,7 +117,12 @@ fn check_exactly_once(n: usize, got: Vec<Arc<Item>>) {
         assert_eq!(k, 1, "item {id} obtained {k} times");
     }
     for it in &got {
-        assert_eq!(Arc::strong_count(it), 1, "item {}: leaked or duplicated count", it.id);
+        assert_eq!(
+            Arc::strong_count(it),
+            1,
+            "item {}: leaked or duplicated count",
+            it.id
+        );
     }
 }
 
@@ -314,7 +330,11 @@ fn loom_note_sleep_and_wakeup_race() {
             })
         };
         n.sleep();
-        assert_eq!(data.load(Relaxed), 42, "wakeup/sleep did not publish the waker's writes");
+        assert_eq!(
+            data.load(Relaxed),
+            42,
+            "wakeup/sleep did not publish the waker's writes"
+        );
         // SAFETY: ordered after the write by wakeup -> sleep (loom checks).
         assert_eq!(cell.0.with(|c| unsafe { *c }), 7);
         t.join().unwrap();
@@ -419,7 +439,11 @@ mod mini {
             }
             eprintln!("protocol steps of the failing execution:");
             for &(who, what, v) in t.iter() {
-                let who = if who == MAIN { "main".to_string() } else { format!("M{who}") };
+                let who = if who == MAIN {
+                    "main".to_string()
+                } else {
+                    format!("M{who}")
+                };
                 eprintln!("  {who:>4}: {what} {v}");
             }
         });
@@ -529,7 +553,10 @@ mod mini {
                     mcount: 0,
                 }),
                 ps: (0..c.procs)
-                    .map(|_| P { runq: RunQueue::new(), local: UnsafeCell::new(PLocal::default()) })
+                    .map(|_| P {
+                        runq: RunQueue::new(),
+                        local: UnsafeCell::new(PLocal::default()),
+                    })
                     .collect(),
                 ms: (0..c.max_ms)
                     .map(|_| M {
@@ -545,7 +572,9 @@ mod mini {
             };
             for (p, g) in c.local_gs {
                 // SAFETY: nobody runs yet.
-                assert!(unsafe { s.ps[p].runq.local() }.push(Arc::new(g), false).is_none());
+                assert!(unsafe { s.ps[p].runq.local() }
+                    .push(Arc::new(g), false)
+                    .is_none());
             }
             Arc::new(s)
         }
@@ -607,7 +636,10 @@ mod mini {
                 ev("wakep: someone spins; returns", 0);
                 return;
             }
-            let won = self.nmspinning.compare_exchange(0, 1, SeqCst, SeqCst).is_ok();
+            let won = self
+                .nmspinning
+                .compare_exchange(0, 1, SeqCst, SeqCst)
+                .is_ok();
             sc();
             ev("wakep: CAS nmspinning 0->1 won", won as usize);
             if !won {
@@ -645,7 +677,10 @@ mod mini {
                 self.hand_p(m, Some(p), spinning);
                 return;
             }
-            assert!(l.mcount < self.ms.len(), "model: more Ms started than the test allows");
+            assert!(
+                l.mcount < self.ms.len(),
+                "model: more Ms started than the test allows"
+            );
             let id = l.mcount;
             l.mcount += 1;
             drop(l);
@@ -729,7 +764,9 @@ mod mini {
         /// `M::schedule` (m.rs), without locked Gs.
         fn schedule(self: &Arc<Self>, ml: &mut MLocal) {
             loop {
-                let Some((g, inherit)) = self.find_runnable(ml) else { return };
+                let Some((g, inherit)) = self.find_runnable(ml) else {
+                    return;
+                };
                 if ml.spinning {
                     self.reset_spinning(ml);
                 }
@@ -781,8 +818,12 @@ mod mini {
                 // SAFETY: we hold p.
                 let local = unsafe { pp.runq.local() };
                 // Every 61st schedule, look at the global queue first; end long runnext chains.
-                let (schedtick, chain_over) =
-                    pp.with_local(|pl| (pl.schedtick, pl.inherit_streak >= super::super::p::INHERIT_MAX));
+                let (schedtick, chain_over) = pp.with_local(|pl| {
+                    (
+                        pl.schedtick,
+                        pl.inherit_streak >= super::super::p::INHERIT_MAX,
+                    )
+                });
                 if (schedtick % 61 == 0 || chain_over) && self.runqsize.load(Relaxed) > 0 {
                     let mut l = self.lock();
                     if let Some(g) = self.globrunqget(p, &mut l, 1) {
@@ -797,7 +838,9 @@ mod mini {
                     }
                 }
                 if let Some((g, inherit)) = local.pop() {
-                    pp.with_local(|pl| pl.inherit_streak = if inherit { pl.inherit_streak + 1 } else { 0 });
+                    pp.with_local(|pl| {
+                        pl.inherit_streak = if inherit { pl.inherit_streak + 1 } else { 0 }
+                    });
                     return Some((g, inherit));
                 }
                 ev("find_runnable: local queue empty; P", p);
@@ -810,7 +853,8 @@ mod mini {
                 // Steal, unless enough Ms already spin.
                 let procs = self.procs;
                 if ml.spinning
-                    || 2 * self.nmspinning.load(SeqCst) < procs.saturating_sub(self.npidle.load(SeqCst))
+                    || 2 * self.nmspinning.load(SeqCst)
+                        < procs.saturating_sub(self.npidle.load(SeqCst))
                 {
                     if !ml.spinning {
                         ml.spinning = true;
@@ -823,7 +867,8 @@ mod mini {
                             if vid == p {
                                 continue;
                             }
-                            if let Some(g) = local.steal_from(Steal(&self.ps[vid].runq), round == 3) {
+                            if let Some(g) = local.steal_from(Steal(&self.ps[vid].runq), round == 3)
+                            {
                                 return Some((g, false));
                             }
                         }
@@ -840,7 +885,10 @@ mod mini {
                 }
                 ml.p = None;
                 self.pidleput(&mut l, p);
-                ev("find_runnable: global queue empty (under lock); P to idle list, npidle now", l.pidle.len());
+                ev(
+                    "find_runnable: global queue empty (under lock); P to idle list, npidle now",
+                    l.pidle.len(),
+                );
                 drop(l);
                 let was_spinning = ml.spinning;
                 if was_spinning {
@@ -851,10 +899,16 @@ mod mini {
                 }
                 // Re-check every queue, the global one included.
                 let global = self.recheck_global && self.runqsize.load(SeqCst) > 0;
-                ev("find_runnable: re-check, global queue non-empty", global as usize);
+                ev(
+                    "find_runnable: re-check, global queue non-empty",
+                    global as usize,
+                );
                 for vid in 0..procs {
                     let empty = self.ps[vid].runq.is_empty();
-                    ev("find_runnable: re-check, P's run queue is empty", empty as usize);
+                    ev(
+                        "find_runnable: re-check, P's run queue is empty",
+                        empty as usize,
+                    );
                     if global || !empty {
                         let mut l = self.lock();
                         if let Some(pp) = self.pidleget(&mut l) {
@@ -928,7 +982,11 @@ mod mini {
     /// `mstart` (m.rs).
     fn mstart(s: Arc<Sched>, id: usize, p: Option<usize>, spinning: bool) {
         WHO.with(|w| w.set(id));
-        let mut ml = MLocal { me: id, p, spinning };
+        let mut ml = MLocal {
+            me: id,
+            p,
+            spinning,
+        };
         if p.is_some() || s.sleep_until_handed(&mut ml) {
             s.schedule(&mut ml);
         }

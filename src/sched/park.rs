@@ -70,7 +70,11 @@ unsafe fn switch_to_g0(action: Action) {
     unsafe {
         let ml = (*m).local.get();
         (*ml).action = action;
-        let g = (*ml).curg.as_ref().map(Arc::as_ptr).expect("runtime: no current G");
+        let g = (*ml)
+            .curg
+            .as_ref()
+            .map(Arc::as_ptr)
+            .expect("runtime: no current G");
         let g0 = (*ml).g0_sp;
         arch::switch(&mut (*(*g).ctx.get()).sp, g0, 0);
     }

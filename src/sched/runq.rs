@@ -41,7 +41,7 @@ pub struct RunQueue<G> {
     buf: Box<[AtomicPtr<G>]>,
 }
 
-/// The owner's view: push and pop. Only the M that holds the P makes one (see `P::local_runq`).
+/// The owner's view: push and pop. Only the M that holds the P makes one (see `P::runq_local`).
 pub struct Local<'a, G>(&'a RunQueue<G>);
 
 /// A stealer's (or anyone's) view: steal and inspect.
@@ -59,7 +59,9 @@ impl<G> RunQueue<G> {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
             runnext: AtomicPtr::new(ptr::null_mut()),
-            buf: (0..CAPACITY).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            buf: (0..CAPACITY)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
         }
     }
 
@@ -71,7 +73,9 @@ impl<G> RunQueue<G> {
             head: AtomicU32::new(pos),
             tail: AtomicU32::new(pos),
             runnext: AtomicPtr::new(ptr::null_mut()),
-            buf: (0..CAPACITY).map(|_| AtomicPtr::new(ptr::null_mut())).collect(),
+            buf: (0..CAPACITY)
+                .map(|_| AtomicPtr::new(ptr::null_mut()))
+                .collect(),
         }
     }
 
@@ -134,9 +138,13 @@ impl<G> Local<'_, G> {
         if cfg!(any(debug_assertions, loom)) {
             assert_eq!(n, CAPACITY / 2, "runtime: runq is not full");
         }
-        let batch: Vec<*mut G> =
-            (0..n).map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed)).collect();
-        if q.head.compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed).is_err() {
+        let batch: Vec<*mut G> = (0..n)
+            .map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed))
+            .collect();
+        if q.head
+            .compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed)
+            .is_err()
+        {
             return None; // consumers took some; the caller retries the fast path
         }
         let mut out = Vec::with_capacity(n + 1);
@@ -152,7 +160,11 @@ impl<G> Local<'_, G> {
     pub fn pop(&self) -> Option<(Arc<G>, bool)> {
         let q = self.0;
         let next = q.runnext.load(Relaxed);
-        if !next.is_null() && q.runnext.compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed).is_ok() {
+        if !next.is_null()
+            && q.runnext
+                .compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed)
+                .is_ok()
+        {
             // SAFETY: the CAS moved runnext's count to us.
             return Some((unsafe { Arc::from_raw(next) }, true));
         }
@@ -163,7 +175,10 @@ impl<G> Local<'_, G> {
                 return None;
             }
             let g = q.buf[h as usize % CAPACITY].load(Relaxed);
-            if q.head.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok() {
+            if q.head
+                .compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed)
+                .is_ok()
+            {
                 // SAFETY: the CAS on head gave us the slot's count.
                 return Some((unsafe { Arc::from_raw(g) }, false));
             }
@@ -181,7 +196,10 @@ impl<G> Local<'_, G> {
                 return None;
             }
             let g = q.buf[h as usize % CAPACITY].load(Relaxed);
-            if q.head.compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed).is_ok() {
+            if q.head
+                .compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed)
+                .is_ok()
+            {
                 // SAFETY: the CAS on head gave us the slot's count.
                 return Some(unsafe { Arc::from_raw(g) });
             }
@@ -222,7 +240,9 @@ impl<G> Steal<'_, G> {
                 if steal_runnext {
                     let next = q.runnext.load(Acquire);
                     if !next.is_null()
-                        && q.runnext.compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed).is_ok()
+                        && q.runnext
+                            .compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed)
+                            .is_ok()
                     {
                         // SAFETY: the CAS moved runnext's count to us.
                         return vec![unsafe { Arc::from_raw(next) }];
@@ -233,11 +253,18 @@ impl<G> Steal<'_, G> {
             if n > CAPACITY / 2 {
                 continue; // read an inconsistent h and t; try again
             }
-            let batch: Vec<*mut G> =
-                (0..n).map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed)).collect();
-            if q.head.compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed).is_ok() {
+            let batch: Vec<*mut G> = (0..n)
+                .map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed))
+                .collect();
+            if q.head
+                .compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed)
+                .is_ok()
+            {
                 // SAFETY: the CAS on head transferred these slots' counts to us.
-                return batch.into_iter().map(|p| unsafe { Arc::from_raw(p) }).collect();
+                return batch
+                    .into_iter()
+                    .map(|p| unsafe { Arc::from_raw(p) })
+                    .collect();
             }
         }
     }

@@ -43,7 +43,10 @@ impl WaitGroup {
     /// wg.wait(); // zero: returns at once, even on a plain thread
     /// ```
     pub fn new() -> WaitGroup {
-        WaitGroup { count: AtomicIsize::new(0), waiters: Mutex::new(Vec::new()) }
+        WaitGroup {
+            count: AtomicIsize::new(0),
+            waiters: Mutex::new(Vec::new()),
+        }
     }
 
     /// Adds `delta` (which may be negative) to the counter; at zero, every waiter is released.
@@ -114,6 +117,8 @@ impl WaitGroup {
 
 impl fmt::Debug for WaitGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("WaitGroup").field("count", &self.count.load(Relaxed)).finish()
+        f.debug_struct("WaitGroup")
+            .field("count", &self.count.load(Relaxed))
+            .finish()
     }
 }
