@@ -26,7 +26,10 @@ fn main() {
         }
         wg.wait();
         let dt = t.elapsed();
-        println!("1. spawned and finished {n} goroutines in {dt:.2?} ({:.0} ns each)", ns(dt, n));
+        println!(
+            "1. spawned and finished {n} goroutines in {dt:.2?} ({:.0} ns each)",
+            ns(dt, n)
+        );
 
         // 2. Parked goroutines are cheap too: 100,000 of them blocked at once.
         let n = 100_000;
@@ -61,7 +64,10 @@ fn main() {
         // 3. Blocking-style code, no async: a tree of goroutines summing 0..2^20 in parallel.
         let t = Instant::now();
         let total = tree_sum(0, 1 << 20);
-        println!("3. tree of goroutines summed 0..2^20 = {total} in {:.2?}", t.elapsed());
+        println!(
+            "3. tree of goroutines summed 0..2^20 = {total} in {:.2?}",
+            t.elapsed()
+        );
 
         // 4. Scoped goroutines borrow from the caller's stack, like std::thread::scope.
         let data: Vec<u64> = (1..=1_000_000).collect();
@@ -85,8 +91,14 @@ fn main() {
             .spawn(|| -> u32 { panic!("this goroutine panics on purpose") })
             .unwrap();
         let err = h.join().unwrap_err();
-        println!("5. join returned the panic: {:?}", err.downcast_ref::<&str>().unwrap());
-        println!("\n{} goroutine(s) alive at the end", gort::runtime::num_goroutine());
+        println!(
+            "5. join returned the panic: {:?}",
+            err.downcast_ref::<&str>().unwrap()
+        );
+        println!(
+            "\n{} goroutine(s) alive at the end",
+            gort::runtime::num_goroutine()
+        );
     });
 }
 
