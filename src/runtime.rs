@@ -98,7 +98,6 @@ pub fn set_gomaxprocs(n: usize) -> usize {
 /// });
 /// ```
 pub fn gosched() {
-    current_sched("gort::runtime::gosched");
     park::yield_now();
 }
 

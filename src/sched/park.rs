@@ -61,20 +61,18 @@ fn current_thread() -> Thread {
 /// Switches from the running G to its M's g0 with `action`.
 ///
 /// # Safety
-/// Must run on a goroutine. For `Action::Park`, the closure must stay alive until the G is
-/// resumed.
-unsafe fn switch_to_g0(action: Action) {
-    let m = current_m();
+/// Must run on a goroutine, and `m` must be the M it runs on (from `current_m()` since the
+/// last switch). For `Action::Park` and `Action::Call`, the closure must stay alive until the
+/// G is resumed.
+unsafe fn switch_to_g0(m: *const M, action: Action) {
     // SAFETY: we run on m as its current G; accesses go through raw pointers and none is used
     // after the switch, since we may resume on another M.
     unsafe {
         let ml = (*m).local.get();
         (*ml).action = action;
-        let g = (*ml)
-            .curg
-            .as_ref()
-            .map(Arc::as_ptr)
-            .expect("runtime: no current G");
+        let Some(g) = (*ml).curg.as_ref().map(Arc::as_ptr) else {
+            crate::fatal("runtime: switch_to_g0 without a current G")
+        };
         let g0 = (*ml).g0_sp;
         arch::switch(&mut (*(*g).ctx.get()).sp, g0, 0);
     }
@@ -94,7 +92,9 @@ pub fn park(unlock: &mut dyn FnMut() -> bool) {
 /// unwinds nor is woken by a runtime shutdown (for waits that must complete for soundness,
 /// such as `scope` waiting for goroutines that borrow its caller's frame).
 pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
-    let g = current_g().expect("runtime: park outside a goroutine");
+    let (m, g) = current().expect("runtime: park outside a goroutine");
+    // SAFETY: the running G is alive while it runs.
+    let g = unsafe { &*g };
     if cancellable {
         check_cancel(g, unlock);
     }
@@ -107,7 +107,7 @@ pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
     let unlock: *mut (dyn FnMut() -> bool + 'static) =
         unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
     // SAFETY: we are on a goroutine; the closure outlives the park.
-    unsafe { switch_to_g0(Action::Park(unlock, pin || !cancellable)) };
+    unsafe { switch_to_g0(m, Action::Park(unlock, pin || !cancellable)) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
@@ -126,15 +126,18 @@ fn check_cancel(g: &G, unlock: &mut dyn FnMut() -> bool) {
 
 /// Go's `Gosched`: put the current G at the back of its P's queue and run something else.
 pub fn yield_now() {
-    let g = current_g().expect("runtime: gosched outside a goroutine");
-    check_cancel(g, &mut || true);
+    let Some((m, g)) = current() else {
+        panic!("gort: gort::runtime::gosched called outside a gort runtime; wrap your main in gort::run(|| ...)")
+    };
+    // SAFETY: the running G is alive while it runs.
+    check_cancel(unsafe { &*g }, &mut || true);
     // As in `park`: a goroutine unwinding a panic must come back on the same thread.
     let pin = panicking();
     if pin {
         crate::runtime::lock_os_thread();
     }
-    // SAFETY: we are on a goroutine.
-    unsafe { switch_to_g0(Action::Yield) };
+    // SAFETY: we are on a goroutine, running on m.
+    unsafe { switch_to_g0(m, Action::Yield) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
@@ -161,7 +164,7 @@ pub fn on_system_stack<R>(f: impl FnOnce() -> R) -> R {
     // until the M has run it and switched straight back to us.
     unsafe {
         let call: *mut (dyn FnMut() + 'static) = std::mem::transmute(call as *mut dyn FnMut());
-        switch_to_g0(Action::Call(call));
+        switch_to_g0(current_m(), Action::Call(call));
     }
     out.expect("runtime: on_system_stack's function did not run")
 }
@@ -197,8 +200,9 @@ pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
             }));
         }
     }
-    // SAFETY: on a goroutine; the M frees our stack only after we switched off it.
-    unsafe { switch_to_g0(Action::Exit) };
+    // SAFETY: on a goroutine, on the M current_m() names; the M frees our stack only after we
+    // switched off it.
+    unsafe { switch_to_g0(current_m(), Action::Exit) };
     crate::fatal("runtime: a dead goroutine was resumed")
 }
 

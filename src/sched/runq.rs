@@ -38,7 +38,9 @@ pub struct RunQueue<G> {
     head: AtomicU32,
     tail: AtomicU32,
     runnext: AtomicPtr<G>,
-    buf: Box<[AtomicPtr<G>]>,
+    /// A fixed array (not a boxed slice): no indirection, and `% CAPACITY` indices need no
+    /// bounds checks.
+    buf: [AtomicPtr<G>; CAPACITY],
 }
 
 /// The owner's view: push and pop. Only the M that holds the P makes one (see `P::runq_local`).
@@ -59,9 +61,7 @@ impl<G> RunQueue<G> {
             head: AtomicU32::new(0),
             tail: AtomicU32::new(0),
             runnext: AtomicPtr::new(ptr::null_mut()),
-            buf: (0..CAPACITY)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            buf: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
     }
 
@@ -73,9 +73,7 @@ impl<G> RunQueue<G> {
             head: AtomicU32::new(pos),
             tail: AtomicU32::new(pos),
             runnext: AtomicPtr::new(ptr::null_mut()),
-            buf: (0..CAPACITY)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+            buf: std::array::from_fn(|_| AtomicPtr::new(ptr::null_mut())),
         }
     }
 
@@ -106,6 +104,7 @@ pub type Overflow<G> = Vec<Arc<G>>;
 impl<G> Local<'_, G> {
     /// Go's `runqput`. With `next`, `g` goes to `runnext` and any G it displaces goes to the tail.
     /// Returns a batch for the global queue when the ring is full.
+    #[inline]
     pub fn push(&self, g: Arc<G>, next: bool) -> Option<Overflow<G>> {
         let q = self.0;
         let mut g = Arc::into_raw(g) as *mut G;
@@ -131,7 +130,10 @@ impl<G> Local<'_, G> {
         }
     }
 
-    /// Go's `runqputslow`: move half of the ring and `g` out, for the global queue.
+    /// Go's `runqputslow`: move half of the ring and `g` out, for the global queue. Cold and
+    /// out of line, so that `push`'s fast path stays a handful of instructions.
+    #[cold]
+    #[inline(never)]
     fn push_slow(&self, g: *mut G, h: u32, t: u32) -> Option<Overflow<G>> {
         let q = self.0;
         let n = (t.wrapping_sub(h) as usize) / 2;
@@ -157,6 +159,7 @@ impl<G> Local<'_, G> {
 
     /// Go's `runqget`: runnext first, then the head of the ring. The flag says whether the G
     /// came from runnext (it inherits the current time slice).
+    #[inline]
     pub fn pop(&self) -> Option<(Arc<G>, bool)> {
         let q = self.0;
         let next = q.runnext.load(Relaxed);
