@@ -56,7 +56,7 @@ pub enum Action {
 
 pub struct M {
     /// Thread number (the OS thread is named `gort-m<id>`).
-    #[allow(dead_code)] // read in scheduler traces (diagnostics issue)
+    #[allow(dead_code)] // not read yet: for scheduler traces (GORT_DEBUG, a later issue)
     pub id: u64,
     sched: *const Sched,
     pub park: Note,

@@ -195,7 +195,6 @@ impl Sched {
     ///
     /// # Safety
     /// `m` must be null or the calling thread's M, with its P held if non-null.
-    #[allow(clippy::too_many_arguments)]
     pub unsafe fn spawn(
         &self,
         m: *const M,
