@@ -82,6 +82,11 @@ fn item(id: usize) -> Arc<Item> {
 
 /// The consumer's first touch of an item it obtained (a real M writes the G's context).
 fn took(it: Arc<Item>) -> Arc<Item> {
+    if Arc::as_ptr(&it).is_null() {
+        // A slot read before its element was published: report it rather than crash.
+        std::mem::forget(it);
+        panic!("the queue handed out a null slot (read before it was published)");
+    }
     it.body.with_mut(|b| {
         // SAFETY: we hold the item; loom reports a race if the queue did not order us after
         // the previous holder.
@@ -212,7 +217,8 @@ fn loom_runq_overflow_vs_stealer() {
     });
 }
 
-/// runnext: the owner pushes with `next` (displacing the previous runnext to the ring) and pops
+/// runnext: the owner pushes with `next` (displacing the previous runnext to the ring), pops
+/// the ring only (`pop_ring`, as `find_runnable` does to end a runnext chain), then pops
 /// (runnext first), while the stealer steals a round without runnext, then its last round with
 /// `steal_runnext`, which races the owner's CAS on runnext.
 #[test]
@@ -227,6 +233,7 @@ fn loom_runq_runnext_stolen_on_last_round() {
             let owner = unsafe { q0.local() };
             assert!(owner.push(item(0), true).is_none());
             assert!(owner.push(item(1), true).is_none()); // 0 moves to the ring
+            got.extend(owner.pop_ring().map(took));
             got.extend(owner.pop().map(|(g, _)| took(g)));
             assert!(owner.push(item(2), true).is_none());
             got.extend(owner.pop().map(|(g, _)| took(g)));
