@@ -95,10 +95,6 @@ fn main() {
             "5. join returned the panic: {:?}",
             err.downcast_ref::<&str>().unwrap()
         );
-        println!(
-            "\n{} goroutine(s) alive at the end",
-            gort::runtime::num_goroutine()
-        );
     });
 }
 

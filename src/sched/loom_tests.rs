@@ -70,19 +70,46 @@ struct Item {
 // queue makes this so (with happens-before at every hand-over) is what the models check.
 unsafe impl Sync for Item {}
 
-fn item(id: usize) -> Arc<Item> {
-    let it = Arc::new(Item {
-        id,
-        body: UnsafeCell::new(0),
-    });
-    // SAFETY: not shared yet.
-    it.body.with_mut(|b| unsafe { *b = id + 1000 });
-    it
+/// The items of one execution. It keeps a strong count of each until the end, so that a
+/// queue bug that hands an item out twice (or frees it early) shows up in
+/// [`Items::check_exactly_once`] instead of as a use-after-free crash.
+#[derive(Default)]
+struct Items(std::cell::RefCell<Vec<Arc<Item>>>);
+
+impl Items {
+    /// A new item, written by the calling thread (the one that will push it).
+    fn item(&self, id: usize) -> Arc<Item> {
+        let it = Arc::new(Item {
+            id,
+            body: UnsafeCell::new(0),
+        });
+        // SAFETY: not shared yet.
+        it.body.with_mut(|b| unsafe { *b = id + 1000 });
+        self.0.borrow_mut().push(it.clone());
+        it
+    }
+
+    /// Every item made is in `got` exactly once, and `got` holds its only count besides ours.
+    fn check_exactly_once(&self, got: Vec<Arc<Item>>) {
+        let n = self.0.borrow().len();
+        let mut seen = vec![0usize; n];
+        for it in &got {
+            assert!(it.id < n, "unknown item {}", it.id);
+            seen[it.id] += 1;
+        }
+        for (id, &k) in seen.iter().enumerate() {
+            assert_eq!(k, 1, "item {id} obtained {k} times");
+        }
+        for it in &got {
+            assert_eq!(Arc::strong_count(it), 2, "item {}: leaked or duplicated count", it.id);
+        }
+    }
 }
 
 /// The consumer's first touch of an item it obtained (a real M writes the G's context).
 fn took(it: Arc<Item>) -> Arc<Item> {
-    if Arc::as_ptr(&it).is_null() {
+    // (black_box: an Arc's pointer is known non-null, so a plain check would be optimised out.)
+    if std::hint::black_box(Arc::as_ptr(&it)).is_null() {
         // A slot read before its element was published: report it rather than crash.
         std::mem::forget(it);
         panic!("the queue handed out a null slot (read before it was published)");
@@ -108,26 +135,6 @@ fn drain(q: &RunQueue<Item>, out: &mut Vec<Arc<Item>>) {
     let l = unsafe { q.local() };
     while let Some((g, _)) = l.pop() {
         out.push(took(g));
-    }
-}
-
-/// Every item `0..n` is in `got` exactly once, and `got` holds its only strong count.
-fn check_exactly_once(n: usize, got: Vec<Arc<Item>>) {
-    let mut seen = vec![0usize; n];
-    for it in &got {
-        assert!(it.id < n, "unknown item {}", it.id);
-        seen[it.id] += 1;
-    }
-    for (id, &k) in seen.iter().enumerate() {
-        assert_eq!(k, 1, "item {id} obtained {k} times");
-    }
-    for it in &got {
-        assert_eq!(
-            Arc::strong_count(it),
-            1,
-            "item {}: leaked or duplicated count",
-            it.id
-        );
     }
 }
 
@@ -159,6 +166,7 @@ fn stealer(
 /// runnext). `start` places the indices, to cross the u32 wrap-around.
 fn owner_vs_stealer(start: u32) {
     model(None, move || {
+        let items = Items::default();
         let q0 = Arc::new(RunQueue::<Item>::starting_at(start));
         let q1 = Arc::new(RunQueue::<Item>::starting_at(start));
         let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
@@ -167,7 +175,7 @@ fn owner_vs_stealer(start: u32) {
             // SAFETY: the main thread owns q0 (the stealer only uses its Steal view).
             let owner = unsafe { q0.local() };
             for id in 0..5 {
-                if let Some(batch) = owner.push(item(id), false) {
+                if let Some(batch) = owner.push(items.item(id), false) {
                     assert_eq!(batch.len(), super::runq::CAPACITY / 2 + 1);
                     got.extend(batch.into_iter().map(took));
                 }
@@ -177,7 +185,7 @@ fn owner_vs_stealer(start: u32) {
         got.extend(s.join().unwrap());
         drain(&q0, &mut got);
         drain(&q1, &mut got);
-        check_exactly_once(5, got);
+        items.check_exactly_once(got);
     });
 }
 
@@ -196,24 +204,25 @@ fn loom_runq_owner_vs_stealer_index_wraparound() {
 #[test]
 fn loom_runq_overflow_vs_stealer() {
     model(None, || {
+        let items = Items::default();
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         // SAFETY: the main thread owns q0.
         let owner = unsafe { q0.local() };
         for id in 0..super::runq::CAPACITY {
-            assert!(owner.push(item(id), false).is_none());
+            assert!(owner.push(items.item(id), false).is_none());
         }
         let n = super::runq::CAPACITY + 1;
         let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
         let mut got = Vec::new();
-        if let Some(batch) = owner.push(item(n - 1), false) {
+        if let Some(batch) = owner.push(items.item(n - 1), false) {
             got.extend(batch.into_iter().map(took));
         }
         got.extend(owner.pop().map(|(g, _)| took(g)));
         got.extend(s.join().unwrap());
         drain(&q0, &mut got);
         drain(&q1, &mut got);
-        check_exactly_once(n, got);
+        items.check_exactly_once(got);
     });
 }
 
@@ -224,6 +233,7 @@ fn loom_runq_overflow_vs_stealer() {
 #[test]
 fn loom_runq_runnext_stolen_on_last_round() {
     model(None, || {
+        let items = Items::default();
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         let s = stealer(q1.clone(), vec![q0.clone()], &[false, true]);
@@ -231,17 +241,17 @@ fn loom_runq_runnext_stolen_on_last_round() {
         {
             // SAFETY: the main thread owns q0.
             let owner = unsafe { q0.local() };
-            assert!(owner.push(item(0), true).is_none());
-            assert!(owner.push(item(1), true).is_none()); // 0 moves to the ring
+            assert!(owner.push(items.item(0), true).is_none());
+            assert!(owner.push(items.item(1), true).is_none()); // 0 moves to the ring
             got.extend(owner.pop_ring().map(took));
             got.extend(owner.pop().map(|(g, _)| took(g)));
-            assert!(owner.push(item(2), true).is_none());
+            assert!(owner.push(items.item(2), true).is_none());
             got.extend(owner.pop().map(|(g, _)| took(g)));
         }
         got.extend(s.join().unwrap());
         drain(&q0, &mut got);
         drain(&q1, &mut got);
-        check_exactly_once(3, got);
+        items.check_exactly_once(got);
     });
 }
 
@@ -250,6 +260,7 @@ fn loom_runq_runnext_stolen_on_last_round() {
 #[test]
 fn loom_runq_two_stealers() {
     model(Some(2), || {
+        let items = Items::default();
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         let q2 = Arc::new(RunQueue::<Item>::new());
@@ -260,9 +271,9 @@ fn loom_runq_two_stealers() {
             // SAFETY: the main thread owns q0.
             let owner = unsafe { q0.local() };
             for id in 0..3 {
-                assert!(owner.push(item(id), false).is_none());
+                assert!(owner.push(items.item(id), false).is_none());
             }
-            assert!(owner.push(item(3), true).is_none());
+            assert!(owner.push(items.item(3), true).is_none());
             got.extend(owner.pop().map(|(g, _)| took(g)));
         }
         got.extend(s1.join().unwrap());
@@ -270,7 +281,7 @@ fn loom_runq_two_stealers() {
         drain(&q0, &mut got);
         drain(&q1, &mut got);
         drain(&q2, &mut got);
-        check_exactly_once(4, got);
+        items.check_exactly_once(got);
     });
 }
 
@@ -280,6 +291,7 @@ fn loom_runq_two_stealers() {
 #[test]
 fn loom_runq_steal_chain() {
     model(Some(2), || {
+        let items = Items::default();
         let q0 = Arc::new(RunQueue::<Item>::new());
         let q1 = Arc::new(RunQueue::<Item>::new());
         let q2 = Arc::new(RunQueue::<Item>::new());
@@ -287,18 +299,18 @@ fn loom_runq_steal_chain() {
         // SAFETY: the main thread owns q0.
         let owner = unsafe { q0.local() };
         for id in 0..3 {
-            assert!(owner.push(item(id), false).is_none());
+            assert!(owner.push(items.item(id), false).is_none());
         }
         let s1 = stealer(q1.clone(), vec![q0.clone()], &[false]);
         let s2 = stealer(q2.clone(), vec![q1.clone(), q0.clone()], &[true]);
-        assert!(owner.push(item(3), true).is_none());
+        assert!(owner.push(items.item(3), true).is_none());
         got.extend(owner.pop().map(|(g, _)| took(g)));
         got.extend(s1.join().unwrap());
         got.extend(s2.join().unwrap());
         drain(&q0, &mut got);
         drain(&q1, &mut got);
         drain(&q2, &mut got);
-        check_exactly_once(4, got);
+        items.check_exactly_once(got);
     });
 }
 
