@@ -67,7 +67,7 @@ impl<G> RunQueue<G> {
 
     /// A queue whose `head` and `tail` start at `pos` instead of 0, so that a model crosses the
     /// `u32` wrap-around of the indices.
-    #[cfg(loom)]
+    #[cfg(all(test, loom))]
     pub fn starting_at(pos: u32) -> RunQueue<G> {
         RunQueue {
             head: AtomicU32::new(pos),
