@@ -122,3 +122,30 @@ fn a_ping_pong_pair_does_not_starve_its_p() {
         "the third goroutine waited {rounds} exchanges"
     );
 }
+
+/// At one P, a goroutine that yields in a loop must let a goroutine queued on the global queue
+/// run (here the main goroutine of a second `Runtime::run`, made from another thread).
+#[test]
+fn a_yielding_goroutine_does_not_starve_the_global_queue() {
+    let rt = gort::Builder::new().procs(1).build().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let started = Arc::new(AtomicBool::new(false));
+    std::thread::scope(|s| {
+        let (f, st) = (flag.clone(), started.clone());
+        let rt = &rt;
+        let spinner = s.spawn(move || {
+            rt.run(move || {
+                st.store(true, SeqCst);
+                let t = Instant::now();
+                while !f.load(SeqCst) {
+                    assert!(t.elapsed() < Duration::from_secs(20), "starved for 20 s");
+                    gort::runtime::gosched();
+                }
+            })
+        });
+        assert!(spin_until(&started, Duration::from_secs(20)));
+        let f = flag.clone();
+        rt.run(move || f.store(true, SeqCst));
+        spinner.join().unwrap();
+    });
+}

@@ -263,6 +263,14 @@ impl M {
                         };
                         sp = (*g.ctx.get()).sp;
                     }
+                    Action::Yield if self.yield_to_self(sched) => {
+                        // Nothing else could run here: resume the G at once (a yield that
+                        // found no other work, without the queue round trip).
+                        let Some(g) = (*ml).curg.as_ref() else {
+                            crate::fatal("runtime: lost the current G")
+                        };
+                        sp = (*g.ctx.get()).sp;
+                    }
                     action => {
                         let Some(g) = (*ml).curg.take() else {
                             crate::fatal("runtime: lost the current G")
@@ -273,6 +281,33 @@ impl M {
                 }
             }
         }
+    }
+
+    /// Whether a yielding G may simply be resumed: it would be the next G picked anyway, since
+    /// this P has no other G (ring and `runnext` empty), the global queue is empty and this is
+    /// not a 61st tick (when the global queue would be looked at first). Counts the schedule.
+    /// Locked Ms, retiring Ps and a stopping runtime take the ordinary path.
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding a P, with the yielding G switched out.
+    unsafe fn yield_to_self(&self, sched: &Sched) -> bool {
+        // SAFETY: own state; we hold the P.
+        let (ml, p) = unsafe { (self.local(), &*self.p()) };
+        // SAFETY: as above.
+        let pl = unsafe { p.local() };
+        let tick = pl.schedtick.wrapping_add(1);
+        if tick % 61 == 0
+            || ml.locked_g.is_some()
+            || !p.runq.is_empty()
+            || sched.runqsize.load(Relaxed) > 0
+            || sched.stopping.load(Relaxed)
+            || p.id >= sched.gomaxprocs.load(Relaxed)
+        {
+            return false;
+        }
+        pl.schedtick = tick;
+        pl.inherit_streak = 0;
+        true
     }
 
     /// Carries out what a G asked for when it switched to g0.
