@@ -256,8 +256,12 @@ impl M {
                 // Back on g0: the G saved its context and told us why.
                 match std::mem::replace(&mut (*ml).action, Action::None) {
                     Action::Call(f) => {
-                        // The G is suspended in `on_system_stack`, which keeps `f` alive.
-                        (*f)();
+                        // The G is suspended in `on_system_stack`, which keeps `f` alive. A
+                        // panic must not unwind through the scheduler loop.
+                        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*f)()));
+                        if ran.is_err() {
+                            crate::fatal("runtime: a function run on the system stack panicked");
+                        }
                         let Some(g) = (*ml).curg.as_ref() else {
                             crate::fatal("runtime: lost the current G")
                         };
