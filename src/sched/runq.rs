@@ -171,25 +171,12 @@ impl<G> Local<'_, G> {
             // SAFETY: the CAS moved runnext's count to us.
             return Some((unsafe { Arc::from_raw(next) }, true));
         }
-        loop {
-            let h = q.head.load(Acquire);
-            let t = q.tail.load(Relaxed);
-            if t == h {
-                return None;
-            }
-            let g = q.buf[h as usize % CAPACITY].load(Relaxed);
-            if q.head
-                .compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed)
-                .is_ok()
-            {
-                // SAFETY: the CAS on head gave us the slot's count.
-                return Some((unsafe { Arc::from_raw(g) }, false));
-            }
-        }
+        self.pop_ring().map(|g| (g, false))
     }
 
-    /// Pops the head of the ring, leaving `runnext` alone (used for fairness, see
-    /// `PLocal::inherit_streak`).
+    /// Pops the head of the ring, leaving `runnext` alone (`pop`'s second half; also used for
+    /// fairness, see `PLocal::inherit_streak`).
+    #[inline]
     pub fn pop_ring(&self) -> Option<Arc<G>> {
         let q = self.0;
         loop {
