@@ -64,3 +64,8 @@ pub use goroutine::{go, GoId, Goroutine, JoinHandle};
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
 pub(crate) use diag::fatal;
+
+/// The README's examples, compiled and run as doc tests so that they stay true.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+pub struct ReadmeDoctests;
