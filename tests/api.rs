@@ -1889,7 +1889,14 @@ fn child_spinner() {
 
 #[test]
 fn run_returns_despite_a_spinning_goroutine() {
-    let out = run_child("child_spinner", "spinner", &[], Duration::from_secs(60));
+    // Two Ps whatever the machine: without preemption (no sysmon yet) main could not run again
+    // beside the spinner on a single P.
+    let out = run_child(
+        "child_spinner",
+        "spinner",
+        &[("GORTMAXPROCS", "2")],
+        Duration::from_secs(60),
+    );
     out.assert_passed();
 }
 
@@ -1962,7 +1969,13 @@ fn child_threads() {
 
 #[test]
 fn dropping_a_runtime_stops_its_threads() {
-    let out = run_child("child_threads", "threads", &[], Duration::from_secs(60));
+    // Two Ps whatever the machine: the child's rendezvous needs two goroutines running at once.
+    let out = run_child(
+        "child_threads",
+        "threads",
+        &[("GORTMAXPROCS", "2")],
+        Duration::from_secs(60),
+    );
     out.assert_passed();
 }
 
