@@ -53,11 +53,14 @@ impl fmt::Display for GoId {
 /// A goroutine's body and its result, in one allocation shared by the G (through [`Entry`])
 /// and the join handle (through [`Join`]).
 ///
-/// `state` goes `EMPTY -> DONE` (finished before anyone waited) or `EMPTY -> WAITING -> DONE`.
-/// The cells are owned as follows: `f` by the G until it runs; `result` by the G until `DONE`
-/// is published, then by the joiner; `waiter` by the joiner until `WAITING` is published, then
-/// by the finishing G. Each hand-over is a Release store/swap/CAS on `state` paired with an
-/// Acquire load/swap/CAS by the receiving side.
+/// `state` is a set of bits: `WAITING` (a joiner published its waiter), `DONE` (the result is
+/// in), `DETACHED` (the join handle was dropped unjoined). The cells are owned as follows: `f`
+/// by the G until it runs; `result` by the G until `DONE` is published, then by the handle;
+/// `waiter` by the joiner until `WAITING` is published, then by the finishing G. Each hand-over
+/// is a Release read-modify-write on `state` paired with an Acquire one by the receiving side.
+/// An unjoined result is dropped by whichever of `set` and `detach` comes second (each sees the
+/// other's bit), so it goes when both the goroutine and its handle are done, as a thread's
+/// does, however long the G keeps the task's memory.
 pub(crate) struct Task<F, T> {
     state: AtomicU8,
     f: UnsafeCell<Option<F>>,
@@ -70,6 +73,7 @@ pub(crate) struct Task<F, T> {
 const EMPTY: u8 = 0;
 const WAITING: u8 = 1;
 const DONE: u8 = 2;
+const DETACHED: u8 = 4;
 
 // SAFETY: the cells are handed over through `state` as described above; F and T are Send.
 unsafe impl<F: Send, T: Send> Send for Task<F, T> {}
@@ -79,13 +83,18 @@ unsafe impl<F: Send, T: Send> Sync for Task<F, T> {}
 /// The G's view of a task: run it, or cancel it (drop it unrun).
 pub(crate) trait Runnable: Send + Sync {
     fn run(&self);
+    /// Drops the body unrun and completes the task with `Cancelled`; no-op once it has run.
     fn cancel(&self);
+    /// Scoped tasks must be freed as soon as they finish (freeing releases the scope).
+    fn is_scoped(&self) -> bool;
 }
 
 /// The join handle's view of a task.
 pub(crate) trait Join<T>: Send + Sync {
     fn wait(&self) -> std::thread::Result<T>;
     fn is_finished(&self) -> bool;
+    /// The handle is gone unjoined: drop the result now if it is in (else `set` will).
+    fn detach(&self);
 }
 
 impl<F, T> Task<F, T>
@@ -106,12 +115,19 @@ where
     fn set(&self, r: std::thread::Result<T>) {
         // SAFETY: before DONE the result cell is ours (the running G's).
         unsafe { *self.result.get() = Some(r) };
-        if self.state.swap(DONE, AcqRel) == WAITING {
+        let prev = self.state.fetch_or(DONE, AcqRel);
+        if prev & WAITING != 0 {
             // SAFETY: WAITING was published (Release) after the joiner filled the waiter cell;
-            // our Acquire swap makes it ours.
+            // our Acquire read-modify-write makes it ours.
             if let Some(w) = unsafe { (*self.waiter.get()).take() } {
                 w.wake();
             }
+        }
+        if prev & DETACHED != 0 {
+            // The handle is gone: nobody will take the result. It stays ours; drop it now.
+            // SAFETY: as above, the result cell was never handed over.
+            let r = unsafe { (*self.result.get()).take() };
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(r)));
         }
     }
 
@@ -136,9 +152,15 @@ where
 
     fn cancel(&self) {
         // SAFETY: as in run.
-        let f = unsafe { (*self.f.get()).take() };
+        let Some(f) = (unsafe { (*self.f.get()).take() }) else {
+            return; // it ran: nothing to cancel
+        };
         let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(f)));
         self.set(Err(Box::new(crate::runtime::Cancelled)));
+    }
+
+    fn is_scoped(&self) -> bool {
+        self.scope.is_some()
     }
 }
 
@@ -149,7 +171,7 @@ where
 {
     /// Waits for the result: parks a goroutine, blocks a plain thread.
     fn wait(&self) -> std::thread::Result<T> {
-        if self.state.load(Acquire) == DONE {
+        if self.state.load(Acquire) & DONE != 0 {
             return self.take_result();
         }
         let w = Waiter::current();
@@ -163,7 +185,7 @@ where
                     .compare_exchange(EMPTY, WAITING, AcqRel, Acquire)
                     .is_ok()
             });
-            debug_assert_eq!(self.state.load(Acquire), DONE);
+            debug_assert_ne!(self.state.load(Acquire) & DONE, 0);
         } else {
             // SAFETY: as above.
             unsafe { *self.waiter.get() = Some(w) };
@@ -172,7 +194,7 @@ where
                 .compare_exchange(EMPTY, WAITING, AcqRel, Acquire)
                 .is_ok()
             {
-                while self.state.load(Acquire) != DONE {
+                while self.state.load(Acquire) & DONE == 0 {
                     std::thread::park();
                 }
             }
@@ -181,7 +203,16 @@ where
     }
 
     fn is_finished(&self) -> bool {
-        self.state.load(Acquire) == DONE
+        self.state.load(Acquire) & DONE != 0
+    }
+
+    fn detach(&self) {
+        if self.state.fetch_or(DETACHED, AcqRel) & DONE != 0 {
+            // SAFETY: DONE was published before our Acquire read-modify-write: the result
+            // cell is the handle's, i.e. ours.
+            let r = unsafe { (*self.result.get()).take() };
+            let _ = panic::catch_unwind(AssertUnwindSafe(move || drop(r)));
+        }
     }
 }
 
@@ -217,10 +248,16 @@ impl Entry {
         self.0.is_none()
     }
 
-    /// Runs the body (it catches its own panics).
-    pub fn run(mut self) {
-        if let Some(t) = self.0.take() {
-            t.run();
+    /// Runs the body (it catches its own panics). The spent task stays in the entry: the G
+    /// keeps it until its next spawner frees it (see `Sched::spawn`), so that the task's memory
+    /// usually returns to the allocator of the thread that allocated it, where a cross-thread
+    /// free would be slow (glibc takes the owning arena's lock). The result is not kept by this:
+    /// see [`Task`]. Scoped tasks are freed at once (freeing one releases its scope).
+    pub fn run(&mut self) {
+        let Some(t) = &self.0 else { return };
+        t.run();
+        if t.is_scoped() {
+            self.0 = None;
         }
     }
 }
@@ -425,6 +462,13 @@ impl<T> JoinHandle<T> {
     /// ```
     pub fn is_finished(&self) -> bool {
         self.task.is_finished()
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        // Joined or not, the handle lets go of the result (after `join` it is already taken).
+        self.task.detach();
     }
 }
 

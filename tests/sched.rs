@@ -149,3 +149,51 @@ fn a_yielding_goroutine_does_not_starve_the_global_queue() {
         spinner.join().unwrap();
     });
 }
+
+/// A detached goroutine's result is dropped when the goroutine ends (as a detached thread's
+/// is), even though the runtime keeps the finished task's memory for later reuse.
+#[test]
+fn an_unjoined_result_is_dropped_when_its_goroutine_ends() {
+    struct Guard(Arc<AtomicBool>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let rt = gort::Builder::new().procs(2).build().unwrap();
+    let dropped = rt.run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        drop(gort::go(move || Guard(f))); // detached at once
+                                          // No other goroutine is spawned, so the finished G is not reused meanwhile.
+        let t = Instant::now();
+        while !flag.load(SeqCst) && t.elapsed() < Duration::from_secs(20) {
+            gort::runtime::gosched();
+        }
+        flag.load(SeqCst)
+    });
+    assert!(
+        dropped,
+        "the unjoined result was not dropped when its goroutine ended"
+    );
+}
+
+/// A joined result is the caller's: joining moves it out, and it drops when the caller drops it.
+#[test]
+fn a_joined_result_drops_with_the_caller() {
+    struct Guard(Arc<AtomicBool>);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            self.0.store(true, SeqCst);
+        }
+    }
+    let rt = gort::Builder::new().procs(2).build().unwrap();
+    rt.run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let g = gort::go(move || Guard(f)).join().unwrap();
+        assert!(!flag.load(SeqCst));
+        drop(g);
+        assert!(flag.load(SeqCst));
+    });
+}

@@ -19,7 +19,7 @@
 //! asleep on its note with no P: on the idle list (under the scheduler lock) or in
 //! `stop_locked` waiting for its locked G.
 
-use super::g::{self, Entry, G};
+use super::g::{self, G};
 use super::note::Note;
 use super::p::{self, P};
 use super::{runq, Sched};
@@ -355,7 +355,6 @@ impl M {
                 }
                 g.set_state(g::DEAD);
                 ctx.sp = ptr::null_mut();
-                ctx.entry = Entry::empty();
                 if let Some(s) = ctx.stack.take() {
                     if s.size() == sched.default_stack && pl.stacks.len() < p::STACK_CACHE_MAX {
                         pl.stacks.push(s);

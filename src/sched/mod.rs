@@ -244,12 +244,15 @@ impl Sched {
             g
         });
         g.set_id(id, self.cancelling.load(Relaxed));
+        let spent;
         g.created_by
             .store(created_by as *const Location<'static> as *mut _, Relaxed);
         {
             // SAFETY: the G is idle and ours until published below.
             let ctx = unsafe { g.ctx() };
-            ctx.entry = entry;
+            // The previous goroutine's spent task is freed below, on this thread (which is
+            // usually the one that allocated it; see `Entry::run`), once no P state is held.
+            spent = std::mem::replace(&mut ctx.entry, entry);
             debug_assert!(ctx.stack.is_none(), "runtime: an idle G kept its stack");
             ctx.stack_size = u32::try_from(stack_size).expect("runtime: stack size above 1 GiB");
         }
@@ -268,6 +271,9 @@ impl Sched {
             None => self.globrunqput(vec![g]),
         }
         self.wakep();
+        // Last, with no P state held: it may run a result's destructor (user code that could
+        // even park) if the result's handle was dropped while its goroutine was finishing.
+        drop(spent);
         id
     }
 

@@ -184,21 +184,24 @@ pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
     {
         let g = g as *const G;
         // SAFETY: we are this G's holder while it runs.
-        let entry = unsafe { std::mem::replace(&mut (*(*g).ctx.get()).entry, Entry::empty()) };
+        let mut entry = unsafe { std::mem::replace(&mut (*(*g).ctx.get()).entry, Entry::empty()) };
         // SAFETY: as above.
         let cancelled = unsafe { (*g).is_cancelled() };
         if !entry.is_empty() {
-            let e = entry;
             // The task catches the user's panics itself (a cancelled one is dropped unrun);
             // this outer catch only guards the runtime.
-            let _ = panic::catch_unwind(AssertUnwindSafe(move || {
+            let _ = panic::catch_unwind(AssertUnwindSafe(|| {
                 if cancelled {
-                    drop(e);
+                    drop(std::mem::replace(&mut entry, Entry::empty()));
                 } else {
-                    e.run();
+                    entry.run();
                 }
             }));
         }
+        // Keep the spent task with the G (see `Entry::run`).
+        // SAFETY: we are still the G's holder; the current G is `g` (we may be on another M
+        // than at the start, but the G is the same).
+        unsafe { (*(*g).ctx.get()).entry = entry };
     }
     // SAFETY: on a goroutine, on the M current_m() names; the M frees our stack only after we
     // switched off it.
