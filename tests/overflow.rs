@@ -34,6 +34,21 @@ fn wild_write() {
 fn announce(id: gort::GoId) {
     use std::io::Write;
     let _ = std::io::stderr().write_all(format!("CHILD-GOID={id}\n").as_bytes());
+    ANNOUNCED.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+/// Set once the crashing goroutine's id is on stderr: with two Ps the goroutine could
+/// otherwise crash the child before its parent printed the id.
+static ANNOUNCED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Called by a goroutine before it crashes on purpose: waits until its id was announced.
+fn after_announce<R>(crash: impl FnOnce() -> R) -> impl FnOnce() -> R {
+    move || {
+        while !ANNOUNCED.load(std::sync::atomic::Ordering::SeqCst) {
+            gort::runtime::gosched();
+        }
+        crash()
+    }
 }
 
 /// The child side of every scenario. In a normal test run (no GORT_TEST_CHILD) it does nothing.
@@ -48,7 +63,7 @@ fn child() {
                 let h = gort::Goroutine::new()
                     .name("deep")
                     .stack_size(64 * KIB)
-                    .spawn(|| recurse::<512>(0))
+                    .spawn(after_announce(|| recurse::<512>(0)))
                     .unwrap();
                 announce(h.id());
                 let _ = h.join();
@@ -63,7 +78,7 @@ fn child() {
                 .build()
                 .unwrap();
             rt.run(|| {
-                let h = gort::go(|| recurse::<256>(0));
+                let h = gort::go(after_announce(|| recurse::<256>(0)));
                 announce(h.id());
                 let _ = h.join();
             });
@@ -74,7 +89,7 @@ fn child() {
                 for _ in 0..10 {
                     gort::go(|| recurse::<64>(u64::MAX)).join().unwrap();
                 }
-                let h = gort::go(|| recurse::<1024>(0));
+                let h = gort::go(after_announce(|| recurse::<1024>(0)));
                 announce(h.id());
                 let _ = h.join();
             });
@@ -103,7 +118,7 @@ fn child() {
                 let h = gort::Goroutine::new()
                     .name("big")
                     .stack_size(128 * KIB)
-                    .spawn(|| recurse::<{ 40 * 1024 }>(0))
+                    .spawn(after_announce(|| recurse::<{ 40 * 1024 }>(0)))
                     .unwrap();
                 announce(h.id());
                 let _ = h.join();
@@ -130,7 +145,7 @@ fn child() {
         "goroutine-segv" => {
             let rt = gort::Builder::new().procs(2).build().unwrap();
             rt.run(|| {
-                let h = gort::go(wild_write);
+                let h = gort::go(after_announce(wild_write));
                 announce(h.id());
                 let _ = h.join();
             });
