@@ -2,7 +2,8 @@
 //!
 //! Goroutines — cheap, stackful, blocking-style threads — multiplexed onto OS threads by Go's
 //! G/M/P scheduler. No `async`, no function colouring: a goroutine that waits (for another
-//! goroutine, a channel, a lock) parks only itself, and its thread runs something else.
+//! goroutine or a wait group in this release; channels, locks and I/O come next) parks only
+//! itself, and its thread runs something else.
 //!
 //! ```
 //! use std::sync::Arc;
@@ -39,7 +40,10 @@
 //! [`runtime::lock_os_thread`] around that code. Accesses inside a separate `#[inline(never)]`
 //! function are safe (the address is recomputed at each call). gort's own runtime code follows
 //! exactly this rule. Libraries that keep per-thread caches (allocators, `rand::thread_rng`)
-//! touch them without parking in between, which is safe.
+//! touch them without parking in between, which is safe; but do not *hold* a handle bound to
+//! the current thread (such as `rand`'s `ThreadRng`, which points at this thread's generator)
+//! across a parking call: after it the goroutine may run on another thread while the handle
+//! still points at the first one. Take a fresh one after the call, or pin the goroutine.
 //!
 //! ## Shutdown
 //! When `gort::run`'s main goroutine returns, the other goroutines are cancelled: see
