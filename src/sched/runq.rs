@@ -77,6 +77,14 @@ impl<G> RunQueue<G> {
         }
     }
 
+    /// Copies `n` slots from index `h` on, *before* the caller's CAS on `head` claims them (the
+    /// copy is discarded if the CAS fails; slots are atomics, so a stale read is benign).
+    fn read_slots(&self, h: u32, n: usize) -> Vec<*mut G> {
+        (0..n)
+            .map(|i| self.buf[(h as usize + i) % CAPACITY].load(Relaxed))
+            .collect()
+    }
+
     /// The owner's handle.
     ///
     /// # Safety
@@ -140,9 +148,7 @@ impl<G> Local<'_, G> {
         if cfg!(any(debug_assertions, loom)) {
             assert_eq!(n, CAPACITY / 2, "runtime: runq is not full");
         }
-        let batch: Vec<*mut G> = (0..n)
-            .map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed))
-            .collect();
+        let batch = q.read_slots(h, n);
         if q.head
             .compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed)
             .is_err()
@@ -243,9 +249,7 @@ impl<G> Steal<'_, G> {
             if n > CAPACITY / 2 {
                 continue; // read an inconsistent h and t; try again
             }
-            let batch: Vec<*mut G> = (0..n)
-                .map(|i| q.buf[(h as usize + i) % CAPACITY].load(Relaxed))
-                .collect();
+            let batch = q.read_slots(h, n);
             if q.head
                 .compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed)
                 .is_ok()
