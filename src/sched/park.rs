@@ -21,12 +21,14 @@
 
 use super::g::{Entry, G};
 use super::m::{current_m, Action, M};
+use super::timer;
 use super::Sched;
 use crate::arch;
 use crate::runtime::Cancelled;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::thread::Thread;
+use std::time::Instant;
 
 /// The current goroutine's M and G, or None on a plain thread (or on g0).
 pub fn current() -> Option<(*const M, *const G)> {
@@ -264,4 +266,40 @@ impl Waiter {
     pub fn is_goroutine(&self) -> bool {
         matches!(self, Waiter::G { .. })
     }
+
+    /// What [`Waiter::block_until`] needs to end the wait at its deadline; taken before the
+    /// waiter is moved into a queue.
+    pub fn alarm(&self) -> Alarm {
+        match self {
+            Waiter::G { g, seq } => Alarm::G {
+                g: g.clone(),
+                seq: *seq,
+            },
+            Waiter::Thread(_) => Alarm::Thread,
+        }
+    }
+
+    /// [`Waiter::block`] that also returns at `deadline`: a timer readies the goroutine (a
+    /// no-op if it was woken first), or the thread parks with a timeout. Callers re-check
+    /// their condition and the clock in a loop, and must take themselves out of the wait
+    /// queue if they give up.
+    pub fn block_until<T>(alarm: Alarm, guard: T, deadline: Instant) {
+        match alarm {
+            Alarm::G { g, seq } => {
+                let timer = timer::add(deadline, Box::new(move || Sched::ready(g, seq)));
+                Waiter::block(true, guard);
+                timer::cancel(timer);
+            }
+            Alarm::Thread => {
+                drop(guard);
+                std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
+            }
+        }
+    }
+}
+
+/// See [`Waiter::alarm`].
+pub enum Alarm {
+    G { g: Arc<G>, seq: u64 },
+    Thread,
 }
