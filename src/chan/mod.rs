@@ -33,6 +33,8 @@ pub use self::error::{
     RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySelectError, TrySendError,
 };
+#[doc(hidden)]
+pub use crate::select::__select_no_case;
 pub use crate::select::{Select, SelectedOperation};
 
 use self::imp::{Chan, RecvNow, SendNow};

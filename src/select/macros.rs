@@ -169,10 +169,9 @@ macro_rules! __select_gen {
             ::core::result::Result::Err($crate::__select_gen!(@complete $op $($rest)*))
         }
     };
-    (@complete $op:ident) => {{
-        ::core::mem::drop($op);
-        ::core::unreachable!("gort::select!: no case matches the selected index")
-    }};
+    (@complete $op:ident) => {
+        $crate::chan::__select_no_case($op)
+    };
     // The default's outcome: `Err` once per case around `()`.
     (@nocase $case:tt $($rest:tt)*) => {
         ::core::result::Result::Err($crate::__select_gen!(@nocase $($rest)*))
