@@ -18,13 +18,19 @@
 //! leaves its queue on the way out, and passes on whatever it had already been granted (lock
 //! ownership, a permit, a `notify_one`).
 
+mod barrier;
 mod condvar;
 mod mutex;
 mod once;
+mod rwlock;
+mod semaphore;
 mod waitgroup;
 mod waitq;
 
+pub use self::barrier::{Barrier, BarrierWaitResult};
 pub use self::condvar::Condvar;
 pub use self::mutex::{Mutex, MutexGuard};
 pub use self::once::Once;
+pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use self::semaphore::{Semaphore, SemaphorePermit};
 pub use self::waitgroup::WaitGroup;
