@@ -407,6 +407,40 @@ fn condvar_wait_timeout_times_out_or_is_notified() {
     });
 }
 
+/// A `notify_one` that picked a goroutine which is then cancelled before it runs passes on to
+/// the next waiter (here a plain thread) instead of being lost.
+#[test]
+fn condvar_notify_one_to_a_cancelled_waiter_passes_on() {
+    watchdog(60, || {
+        let pair = Arc::new((Mutex::new(()), Condvar::new()));
+        let rt = rt(1);
+        let p = pair.clone();
+        let thread_waiter = rt.run(move || {
+            let (m, cv) = &*p;
+            let p1 = p.clone();
+            go(move || drop(p1.1.wait(p1.0.lock())));
+            gosched(); // one P: it queues
+            let p2 = p.clone();
+            let t =
+                thread::spawn(move || p2.1.wait_timeout(p2.0.lock(), Duration::from_secs(10)).1);
+            gosched_until("the thread to queue", || waiters(cv) == 2);
+            drop(m.lock());
+            cv.notify_one(); // to the goroutine, which has not run
+            assert_eq!(waiters(cv), 1);
+            go(|| {
+                spin(300 * MS);
+                gosched();
+            });
+            t
+        });
+        drop(rt);
+        assert!(
+            !thread_waiter.join().unwrap(),
+            "the notification was lost with the cancelled waiter"
+        );
+    });
+}
+
 // ---------------------------------------------------------------------------------------------
 // Once
 
@@ -830,7 +864,16 @@ fn waiters_cancelled_at_shutdown_leave_primitives_consistent() {
         drop(rt); // cancels them all
         drop(held);
         assert!(m.try_lock().is_some(), "mutex");
-        drop(m.lock());
+        // And it still wakes a real waiter (stale waiter counts would leave WOKEN stuck).
+        for _ in 0..3 {
+            let g = m.lock();
+            let m2 = m.clone();
+            let t = thread::spawn(move || *m2.lock() += 1);
+            thread::sleep(20 * MS);
+            drop(g);
+            t.join().unwrap();
+        }
+        assert_eq!(*m.lock(), 3);
         sem.add_permits(1);
         assert_eq!(sem.available_permits(), 1, "semaphore");
         assert_eq!(waiters(&*sem), 0);
