@@ -258,3 +258,19 @@ fn primitives_work_on_plain_threads() {
         t.join().unwrap();
     });
 }
+
+/// The auto traits match std's locks.
+#[test]
+fn send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<Mutex<Vec<u8>>>();
+    send_sync::<RwLock<Vec<u8>>>();
+    send_sync::<Condvar>();
+    send_sync::<Once>();
+    send_sync::<Semaphore>();
+    send_sync::<Barrier>();
+    send_sync::<Mutex<std::cell::Cell<u8>>>(); // Send data suffices for a Mutex
+    send_sync::<MutexGuardOf<'static>>();
+}
+
+type MutexGuardOf<'a> = gort::sync::MutexGuard<'a, Vec<u8>>;

@@ -91,10 +91,9 @@ pub struct Mutex<T: ?Sized> {
     data: UnsafeCell<T>,
 }
 
-// SAFETY: the mutex gives `&mut T` to one holder at a time, possibly on another thread, which
-// is exactly what `T: Send` permits; the rest is atomics and a std mutex.
-unsafe impl<T: ?Sized + Send> Send for Mutex<T> {}
-// SAFETY: as above: shared access only hands out exclusive `&mut T`s, one at a time.
+// SAFETY: shared access hands out exclusive `&mut T`s, one holder at a time, possibly on
+// different threads: exactly what `T: Send` permits; the rest is atomics and a std mutex.
+// (`Send` is automatic: `UnsafeCell<T>` is `Send` when `T` is.)
 unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 
 /// Proof of holding a [`Mutex`]: dereferences to the data, unlocks when dropped.

@@ -72,8 +72,7 @@ pub struct RwLock<T: ?Sized> {
 
 // SAFETY: a writer gets `&mut T` (possibly on another thread: needs `T: Send`), readers get
 // `&T` on several threads at once (needs `T: Sync`); the rest is atomics and a std mutex.
-unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
-// SAFETY: as above.
+// (`Send` is automatic: `UnsafeCell<T>` is `Send` when `T` is.)
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 
 /// Shared access to an [`RwLock`]'s data; the read lock is released when dropped.
