@@ -297,10 +297,9 @@ fn sieve2() {
 
 // ---------------------------------------------------------------- doubleselect.go --
 // The situation in which two cases of a select could both end up running: the same value
-// would then reach two channels. Go runs 100,000 iterations; 20,000 here keep this test
-// around a second on a loaded machine.
+// would then reach two channels. 100,000 iterations and 2 Ps, as Go.
 
-const DOUBLESELECT_N: usize = 20_000;
+const DOUBLESELECT_N: usize = 100_000;
 
 /// Sends a counter to one of four channels, then closes all four.
 fn ds_sender(n: usize, c1: Sender<usize>, c2: Sender<usize>, c3: Sender<usize>, c4: Sender<usize>) {

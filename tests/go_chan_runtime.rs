@@ -52,7 +52,7 @@ fn flag() -> Arc<AtomicBool> {
 }
 
 // ---------------------------------------------------------------- TestChan --
-// Go runs capacities 0..200 (20 in -short mode); 0..100 here.
+// Capacities 0..200, as Go (20 in -short mode).
 
 fn test_chan_cap(chan_cap: usize) {
     {
@@ -198,7 +198,7 @@ fn test_chan_cap(chan_cap: usize) {
 #[test]
 fn test_chan() {
     run(4, || {
-        for chan_cap in 0..100 {
+        for chan_cap in 0..200 {
             test_chan_cap(chan_cap);
         }
     });
@@ -229,12 +229,12 @@ fn test_nonblock_recv_race() {
 // ---------------------------------------------------------------- TestNonblockSelectRace --
 // A select acts on the state of the channels at one moment, not over a smeared time window:
 // from the time the goroutine is created, at least one of c1 and c2 is ready, so its
-// non-blocking select must never take the default case. Go runs 100,000 iterations (1,000 in
-// -short mode); 10,000 here, for each of the two tests.
+// non-blocking select must never take the default case. 100,000 iterations, as Go (1,000 in
+// -short mode), for each of the two tests.
 
 fn nonblock_select_race(close_c2: bool) {
     let (done, done_rx) = chan::bounded(1);
-    for _ in 0..10_000 {
+    for _ in 0..100_000 {
         let (c1, c1_rx) = chan::bounded(1);
         let (c2, c2_rx) = chan::bounded(if close_c2 { 0 } else { 1 });
         c1.send(1).unwrap();
@@ -322,12 +322,12 @@ fn test_self_select() {
 // ---------------------------------------------------------------- TestSelectStress --
 // 4 goroutines send N values on each of 4 channels, 4 receive N from each, one sends N on each
 // in a single select and one receives N from each in a single select; a channel leaves a
-// select (becomes nil) once its N are done. All this must not deadlock. Go uses N = 100,000
-// (10,000 in -short mode) and GOMAXPROCS 10; N = 10,000 here, with 10 Ps.
+// select (becomes nil) once its N are done. All this must not deadlock. N = 100,000 (10,000
+// in -short mode) and 10 Ps, as Go.
 
 #[test]
 fn test_select_stress() {
-    const N: usize = 10_000;
+    const N: usize = 100_000;
     run(10, || {
         let (c, r): (Vec<Sender<i32>>, Vec<Receiver<i32>>) =
             [0, 0, 2, 3].into_iter().map(chan::bounded).unzip();
