@@ -383,7 +383,10 @@ fn zerosize() {
         let (tx, rx) = chan::bounded::<()>(1);
         tx.send(()).unwrap();
         assert_eq!(tx.len(), 1);
-        assert!(tx.try_send(()).is_err(), "a zero-sized value must still count against cap");
+        assert!(
+            tx.try_send(()).is_err(),
+            "a zero-sized value must still count against cap"
+        );
         assert_eq!(rx.recv(), Ok(()));
         assert!(rx.is_empty());
     });

@@ -186,7 +186,11 @@ fn test_chan_cap(chan_cap: usize) {
     {
         // Test len/cap.
         let (c, c_rx) = chan::bounded::<usize>(chan_cap);
-        assert_eq!((c.len(), c.capacity()), (0, Some(chan_cap)), "chan[{chan_cap}]");
+        assert_eq!(
+            (c.len(), c.capacity()),
+            (0, Some(chan_cap)),
+            "chan[{chan_cap}]"
+        );
         for i in 0..chan_cap {
             c.send(i).unwrap();
         }
@@ -289,9 +293,8 @@ fn test_self_select() {
                 .map(|p| {
                     let (c, c_rx, wg) = (c.clone(), c_rx.clone(), wg.clone());
                     go(move || {
-                        let self_receive = |v: Result<usize, RecvError>| {
-                            chan_cap == 0 && v == Ok(p)
-                        };
+                        let self_receive =
+                            |v: Result<usize, RecvError>| chan_cap == 0 && v == Ok(p);
                         let mut ok = true;
                         for i in 0..1000 {
                             if p == 0 || i % 2 == 0 {

@@ -244,13 +244,17 @@ fn select3() {
         }
 
         // select should not get confused if it sees itself
-        test_block("select: send and receive on the same channel", ALWAYS, || {
-            let (c, c_rx) = chan::bounded(0);
-            select! {
-                send(c, 1) -> _ => unreachable!(),
-                recv(c_rx) -> _ => unreachable!(),
-            }
-        });
+        test_block(
+            "select: send and receive on the same channel",
+            ALWAYS,
+            || {
+                let (c, c_rx) = chan::bounded(0);
+                select! {
+                    send(c, 1) -> _ => unreachable!(),
+                    recv(c_rx) -> _ => unreachable!(),
+                }
+            },
+        );
     });
 }
 
