@@ -17,8 +17,8 @@
 //! heap per P and runs due timers from the scheduler loop; that design replaces this one for
 //! goroutines, and this thread remains the home of timers armed from plain threads.)
 
-use std::collections::{BinaryHeap, HashMap};
 use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
@@ -53,7 +53,9 @@ fn timer_thread() -> &'static TimerThread {
         std::thread::Builder::new()
             .name("gort-timer".into())
             .spawn(move || t.run())
-            .unwrap_or_else(|e| crate::fatal(&format!("runtime: cannot start the timer thread: {e}")));
+            .unwrap_or_else(|e| {
+                crate::fatal(&format!("runtime: cannot start the timer thread: {e}"))
+            });
         t
     })
 }
