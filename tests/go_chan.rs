@@ -418,6 +418,7 @@ fn goroutines() {
 // A send whose channel is itself received from a channel, inside a select.
 
 #[test]
+#[allow(clippy::nonminimal_bool)] // sendprec: `c <- false || true` sends (false || true)
 fn sendstmt() {
     run(|| {
         let (cc, cc_rx) = chan::bounded::<Sender<i32>>(1);
@@ -576,6 +577,7 @@ fn select7() {
 // loop that must be left by that `break` on its first pass.
 
 #[test]
+#[allow(clippy::never_loop)] // each loop exists only for the `break` in its select! to leave
 fn select8() {
     run(|| {
         let (ch, ch_rx) = chan::bounded(0);
