@@ -4,7 +4,10 @@
 //! `/usr/lib/go-1.19/test/chan/`): fifo.go, sieve1.go, sieve2.go, doubleselect.go,
 //! zerosize.go, goroutines.go, sendstmt.go, perm.go (its run-time part), select4.go,
 //! select6.go, select7.go and select8.go. select.go, select3.go and nonblock.go are in
-//! `tests/go_chan_select.rs`. Copyright 2009-2011 The Go Authors; Go's tests are under a
+//! `tests/go_chan_select.rs`, powser1.go in `tests/go_chan_powser.rs`. Not ported: select2.go
+//! (measures Go's heap per select), select5.go (generates Go source; its evaluation-order
+//! checks do not apply to `select!`, which evaluates only the chosen send value), powser2.go
+//! (powser1.go with interface values). Copyright 2009-2011 The Go Authors; Go's tests are under a
 //! BSD-style license (the LICENSE file of the Go repository).
 //!
 //! Go idioms and their gort counterparts: a nil channel is `chan::never()` /
