@@ -36,11 +36,15 @@ LOGS="$TARGET/logs"
 
 # ---------------------------------------------------------------- registry --
 # Workloads, in table order, with the unit of the number each program prints.
-WORKLOADS=(spawn gosched memory)
+WORKLOADS=(spawn gosched memory pingpong skynet threadring prodcons)
 declare -A UNIT=(
     [spawn]="ns/goroutine"
     [gosched]="ns/yield"
     [memory]="bytes/goroutine"
+    [pingpong]="ns/round trip"
+    [skynet]="ms"
+    [threadring]="ns/hop"
+    [prodcons]="ns/item"
 )
 
 # Runtimes, in column order; gort is the one compared against the others.
@@ -54,14 +58,17 @@ declare -A BIN=(
     [gort]="$BENCH/gort/target/release/gort"
 )
 
-# Per-cell extra arguments ("<workload>:<runtime>") and the note shown for them.
+# Per-cell extra arguments ("<workload>:<runtime>") and the note shown for them
+# (a note is shown whenever its cell ran, whether it succeeded or failed).
 # Every program is run as: BIN[rt] <workload> [extra args]
 declare -A EXTRA_ARGS=(
     [memory:may]="$MAY_MEMORY_N"
 )
 group3() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }  # 30000 -> 30,000
+MAX_MAP_COUNT=$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo '?')
 declare -A CELL_NOTE=(
-    [memory:may]="may is measured with $(group3 "$MAY_MEMORY_N") coroutines, not 1,000,000: it maps every coroutine stack separately (stack + guard page), so it cannot go much past ~32k live coroutines under the default vm.max_map_count ($(cat /proc/sys/vm/max_map_count 2>/dev/null || echo '?'))."
+    [memory:may]="may is measured with $(group3 "$MAY_MEMORY_N") coroutines, not 1,000,000: it maps every coroutine stack separately (stack + guard page), so it cannot go much past ~32k live coroutines under the default vm.max_map_count ($MAX_MAP_COUNT)."
+    [skynet:may]="skynet can have up to ~1.1M coroutines alive at once; may maps every coroutine stack separately (stack + guard page), so it fails (\"failed to alloc sys stack\") at ~32k live coroutines unless vm.max_map_count (here $MAX_MAP_COUNT) is raised."
 )
 declare -A CELL_TAG=(
     [memory:may]="(n=$((MAY_MEMORY_N / 1000))k)"
@@ -276,8 +283,10 @@ report() {
             if [[ "${STATUS[$key]}" == ok ]]; then
                 # shellcheck disable=SC2086
                 MED[$key]=$(median ${VALS[$key]})
-                [[ -n "${CELL_NOTE[$key]:-}" ]] && notes+=("${CELL_NOTE[$key]}")
             fi
+            case "${STATUS[$key]}" in
+                ok|fails|timeout) [[ -n "${CELL_NOTE[$key]:-}" ]] && notes+=("${CELL_NOTE[$key]}") ;;
+            esac
         done
         local row="| $w (${UNIT[$w]})"
         for rt in "${ALL_RUNTIMES[@]}"; do row="$row | $(cell "$w" "$rt")"; done

@@ -16,6 +16,22 @@ pub const N_GOROUTINES: usize = 1_000_000;
 /// Yields per goroutine in gosched (two goroutines).
 pub const N_YIELDS: usize = 1_000_000;
 
+/// Round trips in pingpong.
+pub const N_ROUND_TRIPS: usize = 1_000_000;
+/// Leaves of skynet's 10-ary tree (a power of 10).
+pub const N_LEAVES: u64 = 1_000_000;
+/// Token passes in threadring.
+pub const N_HOPS: usize = 10_000_000;
+/// Goroutines in threadring's ring.
+pub const N_RING: usize = 503;
+/// Items in prodcons, all producers together.
+pub const N_ITEMS: usize = 10_000_000;
+/// Producers and consumers in prodcons.
+pub const N_PRODUCERS: usize = 4;
+pub const N_CONSUMERS: usize = 4;
+/// Capacity of prodcons's channel.
+pub const PRODCONS_CAP: usize = 128;
+
 /// Parsed command line: workload name and an optional size override.
 pub struct Args {
     pub workload: String,
@@ -38,6 +54,43 @@ pub fn args() -> Args {
         })
     });
     Args { workload, n }
+}
+
+/// Reports a wrong answer and exits non-zero, so the harness shows "fails".
+pub fn fail(msg: &str) -> ! {
+    eprintln!("wrong result: {msg}");
+    std::process::exit(1)
+}
+
+/// Checks an answer; a wrong one ends the process with [`fail`].
+pub fn check<T: PartialEq + std::fmt::Debug>(what: &str, got: T, want: T) {
+    if got != want {
+        fail(&format!("{what}: got {got:?}, want {want:?}"));
+    }
+}
+
+/// skynet's leaf count: `n` from the command line if it is a power of 10, else a usage error.
+pub fn skynet_leaves(n: Option<usize>) -> u64 {
+    let n = n.map_or(N_LEAVES, |n| n as u64);
+    let mut m = n;
+    while m % 10 == 0 && m > 1 {
+        m /= 10;
+    }
+    if m != 1 {
+        eprintln!("skynet: n must be a power of 10");
+        std::process::exit(2);
+    }
+    n
+}
+
+/// Sum of 0..n, the answer of skynet (n leaves) and prodcons (n items).
+pub fn sum_below(n: u64) -> u64 {
+    n * n.saturating_sub(1) / 2
+}
+
+/// Milliseconds.
+pub fn ms(elapsed: Duration) -> f64 {
+    elapsed.as_nanos() as f64 / 1e6
 }
 
 /// Called for a workload this runtime does not implement.

@@ -17,9 +17,23 @@ import (
 )
 
 const (
-	nGoroutines = 1_000_000 // spawn, memory
-	nYields     = 1_000_000 // gosched, per goroutine (two goroutines)
+	nGoroutines = 1_000_000  // spawn, memory
+	nYields     = 1_000_000  // gosched, per goroutine (two goroutines)
+	nRoundTrips = 1_000_000  // pingpong
+	nLeaves     = 1_000_000  // skynet: leaves of the 10-ary tree (a power of 10)
+	nHops       = 10_000_000 // threadring: token passes
+	nRing       = 503        // threadring: goroutines in the ring
+	nItems      = 10_000_000 // prodcons: items, all producers together
+	nProducers  = 4          // prodcons
+	nConsumers  = 4          // prodcons
+	prodconsCap = 128        // prodcons: channel capacity
 )
+
+// fail reports a wrong answer and exits non-zero, so the harness shows "fails".
+func fail(format string, args ...interface{}) {
+	fmt.Fprintf(os.Stderr, "wrong result: "+format+"\n", args...)
+	os.Exit(1)
+}
 
 // rssPteKB returns VmRSS + VmPTE of this process in kB.
 func rssPteKB() int64 {
@@ -93,6 +107,145 @@ func memory(n int) float64 {
 	return float64(after-before) * 1024 / float64(n)
 }
 
+// pingpong: the main goroutine and an echo goroutine, two unbuffered channels;
+// one round trip = send on ping, receive the answer on pong.
+func pingpong(n int) float64 {
+	ping := make(chan int)
+	pong := make(chan int)
+	go func() {
+		for v := range ping {
+			pong <- v + 1
+		}
+		close(pong)
+	}()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		ping <- i
+		if v := <-pong; v != i+1 {
+			fail("pingpong: sent %d, got back %d", i, v)
+		}
+	}
+	elapsed := time.Since(start)
+	close(ping)
+	if _, ok := <-pong; ok {
+		fail("pingpong: pong not closed")
+	}
+	return nsPer(elapsed, n)
+}
+
+// skynetNode: a leaf sends its number; an inner node starts 10 children, sums
+// what they send on its own unbuffered channel and sends the sum up.
+func skynetNode(up chan<- int64, num, size int64) {
+	if size == 1 {
+		up <- num
+		return
+	}
+	c := make(chan int64)
+	step := size / 10
+	for i := int64(0); i < 10; i++ {
+		go skynetNode(c, num+i*step, step)
+	}
+	var sum int64
+	for i := 0; i < 10; i++ {
+		sum += <-c
+	}
+	up <- sum
+}
+
+func skynet(leaves int) float64 {
+	n := int64(leaves)
+	for m := n; m != 1; m /= 10 {
+		if m%10 != 0 || m == 0 {
+			fmt.Fprintln(os.Stderr, "skynet: n must be a power of 10")
+			os.Exit(2)
+		}
+	}
+	start := time.Now()
+	c := make(chan int64)
+	go skynetNode(c, 0, n)
+	sum := <-c
+	elapsed := time.Since(start)
+	if want := n * (n - 1) / 2; sum != want {
+		fail("skynet: sum %d, want %d", sum, want)
+	}
+	return float64(elapsed.Nanoseconds()) / 1e6
+}
+
+// threadring: nRing goroutines; goroutine i receives on ring[i] and sends the
+// token minus one on ring[i+1 mod nRing]. The one that receives 0 reports its
+// index and closes its outgoing channel; every other goroutine closes its
+// outgoing channel when its incoming one is closed, so all of them end.
+func threadring(hops int) float64 {
+	ring := make([]chan int, nRing)
+	for i := range ring {
+		ring[i] = make(chan int)
+	}
+	winner := make(chan int, 1)
+	var wg sync.WaitGroup
+	wg.Add(nRing)
+	for i := 0; i < nRing; i++ {
+		go func(i int, in <-chan int, out chan<- int) {
+			defer wg.Done()
+			defer close(out)
+			for t := range in {
+				if t == 0 {
+					winner <- i
+					return
+				}
+				out <- t - 1
+			}
+		}(i, ring[i], ring[(i+1)%nRing])
+	}
+	start := time.Now()
+	ring[0] <- hops
+	w := <-winner
+	elapsed := time.Since(start)
+	wg.Wait()
+	if want := hops % nRing; w != want {
+		fail("threadring: goroutine %d got the last token, want %d", w, want)
+	}
+	return nsPer(elapsed, hops)
+}
+
+// prodcons: nProducers send the numbers 0..n-1 (producer p sends p, p+4, ...)
+// into one channel of capacity prodconsCap; nConsumers sum what they receive.
+// The channel is closed once every producer is done.
+func prodcons(n int) float64 {
+	ch := make(chan int64, prodconsCap)
+	sums := make(chan int64, nConsumers)
+	var producers sync.WaitGroup
+	start := time.Now()
+	for c := 0; c < nConsumers; c++ {
+		go func() {
+			var s int64
+			for v := range ch {
+				s += v
+			}
+			sums <- s
+		}()
+	}
+	producers.Add(nProducers)
+	for p := 0; p < nProducers; p++ {
+		go func(p int) {
+			for i := p; i < n; i += nProducers {
+				ch <- int64(i)
+			}
+			producers.Done()
+		}(p)
+	}
+	producers.Wait()
+	close(ch)
+	var total int64
+	for c := 0; c < nConsumers; c++ {
+		total += <-sums
+	}
+	elapsed := time.Since(start)
+	if want := int64(n) * int64(n-1) / 2; total != want {
+		fail("prodcons: total %d, want %d", total, want)
+	}
+	return nsPer(elapsed, n)
+}
+
 func main() {
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: bench-go <workload> [n]")
@@ -122,6 +275,14 @@ func main() {
 		v = gosched(or(nYields))
 	case "memory":
 		v = memory(or(nGoroutines))
+	case "pingpong":
+		v = pingpong(or(nRoundTrips))
+	case "skynet":
+		v = skynet(or(nLeaves))
+	case "threadring":
+		v = threadring(or(nHops))
+	case "prodcons":
+		v = prodcons(or(nItems))
 	default:
 		fmt.Fprintln(os.Stderr, "workload not implemented:", w)
 		os.Exit(3)

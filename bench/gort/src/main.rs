@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
+use gort::chan::{self, Receiver, Sender};
 use gort::sync::WaitGroup;
 
 fn spawn(n: usize) -> f64 {
@@ -66,12 +67,136 @@ fn memory(n: usize) -> f64 {
     bytes_per(before, after, n)
 }
 
+/// pingpong: the main goroutine and an echo goroutine, two unbuffered channels.
+fn pingpong(n: usize) -> f64 {
+    let (ping_tx, ping_rx) = chan::bounded::<usize>(0);
+    let (pong_tx, pong_rx) = chan::bounded::<usize>(0);
+    let echo = gort::go(move || {
+        for v in ping_rx.iter() {
+            pong_tx.send(v + 1).unwrap();
+        }
+        // pong_tx is dropped here: that closes pong.
+    });
+    let t0 = Instant::now();
+    for i in 0..n {
+        ping_tx.send(i).unwrap();
+        check("pingpong answer", pong_rx.recv(), Ok(i + 1));
+    }
+    let elapsed = t0.elapsed();
+    drop(ping_tx);
+    check("pong after close", pong_rx.recv().is_err(), true);
+    echo.join().unwrap();
+    ns_per(elapsed, n)
+}
+
+/// skynet: a leaf sends its number; an inner node starts 10 children, sums what they send on
+/// its own unbuffered channel and sends the sum up.
+fn skynet_node(up: Sender<u64>, num: u64, size: u64) {
+    if size == 1 {
+        up.send(num).unwrap();
+        return;
+    }
+    let (tx, rx) = chan::bounded(0);
+    let step = size / 10;
+    for i in 0..10 {
+        let tx = tx.clone();
+        gort::go(move || skynet_node(tx, num + i * step, step));
+    }
+    let mut sum = 0;
+    for _ in 0..10 {
+        sum += rx.recv().unwrap();
+    }
+    up.send(sum).unwrap();
+}
+
+fn skynet(leaves: u64) -> f64 {
+    let t0 = Instant::now();
+    let (tx, rx) = chan::bounded(0);
+    gort::go(move || skynet_node(tx, 0, leaves));
+    let sum = rx.recv().unwrap();
+    let elapsed = t0.elapsed();
+    check("skynet sum", sum, sum_below(leaves));
+    ms(elapsed)
+}
+
+/// threadring: goroutine i receives on ring[i] and sends the token minus one on ring[i+1]. The
+/// one that receives 0 reports its index and returns, dropping (closing) its outgoing channel;
+/// every other one returns when its incoming channel is closed, so all of them end.
+fn threadring(hops: usize) -> f64 {
+    let (txs, rxs): (Vec<Sender<usize>>, Vec<Receiver<usize>>) =
+        (0..N_RING).map(|_| chan::bounded(0)).unzip();
+    let (winner_tx, winner_rx) = chan::bounded(1);
+    let mut txs = txs.into_iter();
+    let first = txs.next().unwrap();
+    // Goroutine i sends on channel i+1; the last one sends on channel 0.
+    let outs = txs.chain(std::iter::once(first.clone()));
+    let hs: Vec<_> = rxs
+        .into_iter()
+        .zip(outs)
+        .enumerate()
+        .map(|(i, (rx, out))| {
+            let winner_tx = winner_tx.clone();
+            gort::go(move || {
+                for t in rx.iter() {
+                    if t == 0 {
+                        winner_tx.send(i).unwrap();
+                        return;
+                    }
+                    out.send(t - 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    first.send(hops).unwrap();
+    drop(first);
+    let w = winner_rx.recv().unwrap();
+    let elapsed = t0.elapsed();
+    for h in hs {
+        h.join().unwrap();
+    }
+    check("threadring winner", w, hops % N_RING);
+    ns_per(elapsed, hops)
+}
+
+/// prodcons: producer p sends p, p+4, p+8, ... below n into one channel of capacity 128;
+/// consumers sum what they receive. The channel closes when the last producer drops its
+/// sender.
+fn prodcons(n: usize) -> f64 {
+    let t0 = Instant::now();
+    let (tx, rx) = chan::bounded::<u64>(PRODCONS_CAP);
+    let consumers: Vec<_> = (0..N_CONSUMERS)
+        .map(|_| {
+            let rx = rx.clone();
+            gort::go(move || rx.iter().sum::<u64>())
+        })
+        .collect();
+    drop(rx);
+    for p in 0..N_PRODUCERS {
+        let tx = tx.clone();
+        gort::go(move || {
+            for i in (p..n).step_by(N_PRODUCERS) {
+                tx.send(i as u64).unwrap();
+            }
+        });
+    }
+    drop(tx);
+    let total: u64 = consumers.into_iter().map(|h| h.join().unwrap()).sum();
+    let elapsed = t0.elapsed();
+    check("prodcons total", total, sum_below(n as u64));
+    ns_per(elapsed, n)
+}
+
 fn main() {
     let a = args();
     let value = gort::run(move || match a.workload.as_str() {
         "spawn" => spawn(a.n.unwrap_or(N_GOROUTINES)),
         "gosched" => gosched(a.n.unwrap_or(N_YIELDS)),
         "memory" => memory(a.n.unwrap_or(N_GOROUTINES)),
+        "pingpong" => pingpong(a.n.unwrap_or(N_ROUND_TRIPS)),
+        "skynet" => skynet(skynet_leaves(a.n)),
+        "threadring" => threadring(a.n.unwrap_or(N_HOPS)),
+        "prodcons" => prodcons(a.n.unwrap_or(N_ITEMS)),
         w => not_implemented(w),
     });
     report(value);

@@ -16,7 +16,7 @@ use std::time::Instant;
 
 use common::*;
 use may::go;
-use may::sync::SyncFlag;
+use may::sync::{mpmc, mpsc, Semphore, SyncFlag};
 
 /// A WaitGroup-like countdown: `done()` by the last of `n` fires the flag.
 struct Countdown {
@@ -26,7 +26,10 @@ struct Countdown {
 
 impl Countdown {
     fn new(n: usize) -> Arc<Self> {
-        Arc::new(Countdown { left: AtomicUsize::new(n), zero: SyncFlag::new() })
+        Arc::new(Countdown {
+            left: AtomicUsize::new(n),
+            zero: SyncFlag::new(),
+        })
     }
     fn done(&self) {
         if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
@@ -88,12 +91,157 @@ fn memory(n: usize) -> f64 {
     bytes_per(before, after, n)
 }
 
+// may 0.3 has only unbounded channels (`may::sync::{mpsc, mpmc, spsc}`::channel): the
+// "unbuffered" channels below are `mpsc::channel()`, and prodcons bounds its `mpmc` channel
+// to 128 values in flight with a `Semphore` (see bench/README.md).
+
+/// pingpong: the workload coroutine and an echo coroutine, two channels.
+fn pingpong(n: usize) -> f64 {
+    let (ping_tx, ping_rx) = mpsc::channel::<usize>();
+    let (pong_tx, pong_rx) = mpsc::channel::<usize>();
+    let echo = go!(move || {
+        for v in ping_rx.iter() {
+            pong_tx.send(v + 1).unwrap();
+        }
+        // pong_tx is dropped here: that closes pong.
+    });
+    let t0 = Instant::now();
+    for i in 0..n {
+        ping_tx.send(i).unwrap();
+        check("pingpong answer", pong_rx.recv().ok(), Some(i + 1));
+    }
+    let elapsed = t0.elapsed();
+    drop(ping_tx);
+    check("pong after close", pong_rx.recv().is_err(), true);
+    echo.join().unwrap();
+    ns_per(elapsed, n)
+}
+
+/// skynet: a leaf sends its number; an inner node starts 10 children, sums what they send on
+/// its own channel and sends the sum up.
+fn skynet_node(up: mpsc::Sender<u64>, num: u64, size: u64) {
+    if size == 1 {
+        up.send(num).unwrap();
+        return;
+    }
+    let (tx, rx) = mpsc::channel();
+    let step = size / 10;
+    for i in 0..10 {
+        let tx = tx.clone();
+        go!(move || skynet_node(tx, num + i * step, step));
+    }
+    let mut sum = 0;
+    for _ in 0..10 {
+        sum += rx.recv().unwrap();
+    }
+    up.send(sum).unwrap();
+}
+
+fn skynet(leaves: u64) -> f64 {
+    let t0 = Instant::now();
+    let (tx, rx) = mpsc::channel();
+    go!(move || skynet_node(tx, 0, leaves));
+    let sum = rx.recv().unwrap();
+    let elapsed = t0.elapsed();
+    check("skynet sum", sum, sum_below(leaves));
+    ms(elapsed)
+}
+
+/// threadring: coroutine i receives on ring[i] and sends the token minus one on ring[i+1]. The
+/// one that receives 0 reports its index and returns, dropping (closing) its outgoing channel;
+/// every other one returns when its incoming channel is closed, so all of them end.
+fn threadring(hops: usize) -> f64 {
+    let (txs, rxs): (Vec<mpsc::Sender<usize>>, Vec<mpsc::Receiver<usize>>) =
+        (0..N_RING).map(|_| mpsc::channel()).unzip();
+    let (winner_tx, winner_rx) = mpsc::channel();
+    let mut txs = txs.into_iter();
+    let first = txs.next().unwrap();
+    // Coroutine i sends on channel i+1; the last one sends on channel 0.
+    let outs = txs.chain(std::iter::once(first.clone()));
+    let hs: Vec<_> = rxs
+        .into_iter()
+        .zip(outs)
+        .enumerate()
+        .map(|(i, (rx, out))| {
+            let winner_tx = winner_tx.clone();
+            go!(move || {
+                for t in rx.iter() {
+                    if t == 0 {
+                        winner_tx.send(i).unwrap();
+                        return;
+                    }
+                    out.send(t - 1).unwrap();
+                }
+            })
+        })
+        .collect();
+    let t0 = Instant::now();
+    first.send(hops).unwrap();
+    drop(first);
+    let w = winner_rx.recv().unwrap();
+    let elapsed = t0.elapsed();
+    for h in hs {
+        h.join().unwrap();
+    }
+    check("threadring winner", w, hops % N_RING);
+    ns_per(elapsed, hops)
+}
+
+/// prodcons: producer p sends p, p+4, p+8, ... below n into one `mpmc` channel; consumers sum
+/// what they receive. may's channels are unbounded, so a `Semphore` of 128 permits makes it a
+/// channel of capacity 128: a producer takes a permit before each send, a consumer returns
+/// one after each receive. The channel closes when the last producer drops its sender.
+fn prodcons(n: usize) -> f64 {
+    let t0 = Instant::now();
+    let (tx, rx) = mpmc::channel::<u64>();
+    let room = Arc::new(Semphore::new(PRODCONS_CAP));
+    let consumers: Vec<_> = (0..N_CONSUMERS)
+        .map(|_| {
+            let (rx, room) = (rx.clone(), room.clone());
+            go!(move || {
+                let mut sum = 0;
+                while let Ok(v) = rx.recv() {
+                    room.post();
+                    sum += v;
+                }
+                sum
+            })
+        })
+        .collect();
+    drop(rx);
+    for p in 0..N_PRODUCERS {
+        let (tx, room) = (tx.clone(), room.clone());
+        go!(move || {
+            for i in (p..n).step_by(N_PRODUCERS) {
+                room.wait();
+                tx.send(i as u64).unwrap();
+            }
+        });
+    }
+    drop(tx);
+    let total: u64 = consumers.into_iter().map(|h| h.join().unwrap()).sum();
+    let elapsed = t0.elapsed();
+    check("prodcons total", total, sum_below(n as u64));
+    ns_per(elapsed, n)
+}
+
 fn main() {
+    // A panic in any coroutine (e.g. may failing to allocate a stack) ends the process with a
+    // failure instead of leaving the coroutine that waits for it blocked forever.
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        hook(info);
+        std::process::exit(1);
+    }));
     let a = args();
     let value = go!(move || match a.workload.as_str() {
         "spawn" => spawn(a.n.unwrap_or(N_GOROUTINES)),
         "gosched" => gosched(a.n.unwrap_or(N_YIELDS)),
         "memory" => memory(a.n.unwrap_or(N_GOROUTINES)),
+        "pingpong" => pingpong(a.n.unwrap_or(N_ROUND_TRIPS)),
+        "skynet" => skynet(skynet_leaves(a.n)),
+        "threadring" => threadring(a.n.unwrap_or(N_HOPS)),
+        "prodcons" => prodcons(a.n.unwrap_or(N_ITEMS)),
         w => not_implemented(w),
     })
     .join();
