@@ -427,11 +427,8 @@ fn sendstmt() {
         let (cc, cc_rx) = chan::bounded::<Sender<i32>>(1);
         let (c, c_rx) = chan::bounded(1);
         cc.send(c).unwrap();
-        // Go: `case <-cc <- 2:`. The channel expression is bound first: gort's select! with a
-        // default (at 08e17c4) does not accept a temporary there, crossbeam's does.
-        let c_from_cc = cc_rx.recv().unwrap();
         select! {
-            send(c_from_cc, 2) -> res => res.unwrap(),
+            send(cc_rx.recv().unwrap(), 2) -> res => res.unwrap(),
             default => panic!("nonblock"),
         }
         assert_eq!(c_rx.recv(), Ok(2), "bad receive");
@@ -642,7 +639,7 @@ fn select8() {
             recv(ch2_rx) -> _ => panic!("self receive"),
             send(ch2, 10) -> _ => panic!("self send"),
             default => {}
-        }; // `;`: gort's select! with a default (at 08e17c4) cannot be a block's tail here
+        }
     });
 }
 

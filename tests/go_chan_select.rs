@@ -9,13 +9,6 @@
 //! closed channel), gort returns `Err(SendError(v))` with the value, and the tests check that
 //! value. Go's `select {}` (no cases) has no counterpart: an empty `select!` does not compile
 //! (as in crossbeam-channel), so the blocking rules are checked with nil-channel cases instead.
-//!
-//! Workaround (marked "see the module note"): gort's `select!` with a `default` case (at
-//! 08e17c4) keeps its channel borrows alive until the end of the enclosing statement, so a
-//! temporary channel expression, a `select!` in a block's tail position that uses the block's
-//! locals, and assigning a case's channel variable inside its body do not compile, although
-//! crossbeam-channel's `select!` accepts all three. These spots bind temporaries to locals, end
-//! the `select!` with `;`, and assign after the `select!`; what is checked is unchanged.
 
 mod common;
 
@@ -60,26 +53,18 @@ impl Values {
     fn send(&mut self, mut a: Sender<u32>, mut b: Sender<u32>) -> i32 {
         let mut i = 0;
         loop {
-            // Go sets a (or b) to nil inside the case; here just after the select! (see the
-            // module note).
-            let sent_on;
             select! {
                 send(a, self.get_value()) -> res => {
                     res.unwrap();
                     i += 1;
-                    sent_on = 'a';
+                    a = chan::never_sender();
                 }
                 send(b, self.get_value()) -> res => {
                     res.unwrap();
                     i += 1;
-                    sent_on = 'b';
+                    b = chan::never_sender();
                 }
                 default => break,
-            }
-            if sent_on == 'a' {
-                a = chan::never_sender();
-            } else {
-                b = chan::never_sender();
             }
             self.shift += 1;
         }
@@ -152,13 +137,12 @@ fn select3() {
         });
 
         // sending/receiving from a nil channel inside a select is never selected
-        let (nt, nr) = (nil_tx(), nil_rx()); // not temporaries: see the module note
         select! {
-            send(nt, 7) -> _ => unreachable!(),
+            send(nil_tx(), 7) -> _ => unreachable!(),
             default => {}
         }
         select! {
-            recv(nr) -> _ => unreachable!(),
+            recv(nil_rx()) -> _ => unreachable!(),
             default => {}
         }
 
@@ -219,18 +203,16 @@ fn select3() {
             }
         });
         test_block("select: nil receive, default", NEVER, move || {
-            let nr = nil_rx(); // see the module note
             select! {
-                recv(nr) -> _ => unreachable!(),
+                recv(nil_rx()) -> _ => unreachable!(),
                 default => {}
-            };
+            }
         });
         test_block("select: nil send, default", NEVER, move || {
-            let nt = nil_tx(); // see the module note
             select! {
-                send(nt, 7) -> _ => unreachable!(),
+                send(nil_tx(), 7) -> _ => unreachable!(),
                 default => {}
-            };
+            }
         });
 
         // selects with ready channels don't block
@@ -239,7 +221,7 @@ fn select3() {
             select! {
                 send(ch, 7) -> res => res.unwrap(),
                 default => unreachable!(),
-            }; // see the module note
+            }
         });
         test_block("select: receive of a buffered value", NEVER, || {
             let (ch, rx) = chan::bounded(ASYNC);
@@ -247,7 +229,7 @@ fn select3() {
             select! {
                 recv(rx) -> v => assert_eq!(v, Ok(7)),
                 default => unreachable!(),
-            }; // see the module note
+            }
         });
 
         // selects with closed channels behave like ordinary operations

@@ -461,11 +461,14 @@ impl<'a> Select<'a> {
                     Node::new(&op, i, slot)
                 })
                 .collect();
-            for (c, node) in self.cases.iter().zip(&nodes) {
+            // Enqueue in the random poll order too: two cases on one channel must not always
+            // be found in case order (Go's TestPseudoRandomSend).
+            for &i in &order {
+                let c = &self.cases[i];
                 if let Some(ch) = c.chan {
                     // SAFETY: locked; the nodes outlive their time in the queues (every
                     // exit below removes them under the locks first).
-                    unsafe { ch.enqueue(c.send, node) };
+                    unsafe { ch.enqueue(c.send, &nodes[i]) };
                 }
             }
             let remove_all = || {
