@@ -62,6 +62,7 @@ mod scope;
 mod signal;
 mod stack;
 pub mod sync;
+pub mod time;
 
 pub use builder::{run, Builder, Runtime};
 pub use goroutine::{go, GoId, Goroutine, JoinHandle};
