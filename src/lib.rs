@@ -53,12 +53,14 @@
 
 mod arch;
 mod builder;
+pub mod chan;
 mod diag;
 mod goroutine;
 mod loom;
 pub mod runtime;
 mod sched;
 mod scope;
+mod select;
 mod signal;
 mod stack;
 pub mod sync;
