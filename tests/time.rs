@@ -201,3 +201,256 @@ fn timers_fire_beside_a_yielding_goroutine() {
         }
     });
 }
+
+// ---- Timer, Ticker, after, tick, after_func (Go 1.23 semantics) ----
+
+use gort::time::{after, after_func, tick, Ticker, Timer};
+
+/// Both from a goroutine and from a plain thread.
+fn both(f: fn()) {
+    watchdog(60, move || {
+        f();
+        gort::run(f);
+        let rt = gort::Builder::new().procs(1).build().unwrap();
+        rt.run(f);
+    });
+}
+
+#[test]
+fn timer_fires_once_not_early() {
+    both(|| {
+        let start = Instant::now();
+        let t = Timer::new(ms(30));
+        let at = t.receiver().recv().unwrap();
+        assert!(at >= start + ms(30));
+        assert!(start.elapsed() < ms(30) + LATE);
+        // Only one value; the channel stays open.
+        assert!(t.receiver().recv_timeout(ms(50)).unwrap_err().is_timeout());
+        assert!(!t.receiver().is_closed());
+    });
+}
+
+#[test]
+fn reset_of_a_fired_unreceived_timer_gives_no_stale_value() {
+    both(|| {
+        let t = Timer::new(ms(1));
+        gort::time::sleep(ms(30)); // fired; nobody received
+        let before = Instant::now();
+        assert!(
+            t.reset(ms(40)),
+            "a fired, unreceived timer counts as active"
+        );
+        let v = t.receiver().recv().unwrap();
+        assert!(v >= before + ms(40), "received the stale value {v:?}");
+        // Fired and received: reset returns false and re-arms.
+        assert!(!t.reset(ms(5)));
+        t.receiver().recv().unwrap();
+    });
+}
+
+#[test]
+fn stop_after_fire_returns_true_when_not_received() {
+    both(|| {
+        let t = Timer::new(ms(1));
+        gort::time::sleep(ms(30));
+        assert!(
+            t.stop(),
+            "Go 1.23: a fired but unreceived timer is stopped by Stop"
+        );
+        assert!(t.receiver().try_recv().is_err(), "stale value after stop");
+        assert!(!t.stop());
+        // Received: stop returns false.
+        let t = Timer::new(ms(1));
+        t.receiver().recv().unwrap();
+        assert!(!t.stop());
+        // Pending: true, and nothing ever arrives.
+        let t = Timer::new(ms(20));
+        assert!(t.stop());
+        assert!(t.receiver().recv_timeout(ms(60)).is_err());
+    });
+}
+
+#[test]
+fn dropping_a_timer_does_not_stop_it() {
+    both(|| {
+        let t = Timer::new(ms(10));
+        let rx = t.receiver().clone();
+        drop(t);
+        rx.recv().unwrap();
+        // `after` is a dropped timer's channel.
+        let start = Instant::now();
+        assert!(after(ms(20)).recv().unwrap() >= start + ms(20));
+    });
+}
+
+#[test]
+fn stop_and_reset_race_with_firing_never_leak_a_stale_value() {
+    both(|| {
+        for i in 0..200u64 {
+            let t = Timer::new(Duration::from_micros(i % 50));
+            std::hint::black_box(i);
+            let before = Instant::now();
+            t.reset(ms(15));
+            let v = t.receiver().recv().unwrap();
+            assert!(v >= before + ms(15), "round {i}: stale value");
+        }
+    });
+}
+
+#[test]
+fn ticker_drops_ticks_for_a_slow_reader() {
+    both(|| {
+        let t = Ticker::new(ms(5));
+        gort::time::sleep(ms(100)); // ~20 ticks; the buffer holds one
+        let first = t.receiver().recv().unwrap();
+        assert!(t.receiver().len() <= 1);
+        let second = t.receiver().recv().unwrap();
+        assert!(second > first);
+        // Ticking goes on after the slow patch.
+        let a = t.receiver().recv().unwrap();
+        let b = t.receiver().recv().unwrap();
+        assert!(b > a);
+        t.stop();
+        assert!(t.receiver().try_recv().is_err(), "stale tick after stop");
+        assert!(
+            t.receiver().recv_timeout(ms(30)).is_err(),
+            "tick after stop"
+        );
+        t.reset(ms(5));
+        t.receiver().recv().unwrap();
+    });
+}
+
+#[test]
+fn dropping_a_ticker_stops_it() {
+    both(|| {
+        let t = Ticker::new(ms(2));
+        let rx = t.receiver().clone();
+        rx.recv().unwrap();
+        drop(t);
+        assert!(rx.try_recv().is_err(), "stop drains the buffered tick");
+        assert!(rx.recv_timeout(ms(30)).is_err());
+    });
+}
+
+#[test]
+fn tick_zero_never_delivers_and_ticker_zero_panics() {
+    common::quiet_expected_panics();
+    let rx = tick(Duration::ZERO);
+    assert!(rx.recv_timeout(ms(20)).is_err());
+    let err = std::panic::catch_unwind(|| Ticker::new(Duration::ZERO)).unwrap_err();
+    let msg = common::panic_msg(&*err);
+    assert!(msg.contains("non-zero period"), "{msg}");
+    let rx = tick(ms(2));
+    rx.recv().unwrap();
+    rx.recv().unwrap();
+}
+
+#[test]
+fn after_func_runs_in_its_own_goroutine() {
+    watchdog(60, || {
+        gort::run(|| {
+            let (tx, rx) = gort::chan::bounded(1);
+            let me = gort::runtime::goid();
+            let start = Instant::now();
+            let _ = after_func(ms(20), move || {
+                tx.send((gort::runtime::goid(), Instant::now())).unwrap();
+            });
+            let (id, at) = rx.recv().unwrap();
+            assert_ne!(id, me);
+            assert!(at >= start + ms(20));
+        });
+    });
+}
+
+#[test]
+fn after_func_from_a_plain_thread_runs_on_a_thread() {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let caller = std::thread::current().id();
+    let t = after_func(ms(10), move || {
+        tx.send(std::thread::current().id()).unwrap();
+    });
+    let ran_on = rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert_ne!(ran_on, caller);
+    std::thread::sleep(ms(10));
+    // It already ran: reset does nothing and returns false; stop returns false.
+    assert!(!t.reset(ms(1)));
+    assert!(!t.stop());
+    assert!(rx.recv_timeout(ms(50)).is_err());
+}
+
+#[test]
+fn after_func_stop_and_reset() {
+    both(|| {
+        let hits = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let h = hits.clone();
+        let t = after_func(ms(20), move || {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        });
+        assert!(t.stop());
+        gort::time::sleep(ms(40));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // A stopped after_func timer can be reset: f still runs, once.
+        assert!(!t.reset(ms(5)));
+        gort::time::sleep(ms(60));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(!t.reset(ms(5)));
+        gort::time::sleep(ms(30));
+        assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+        assert!(t.receiver().try_recv().is_err());
+    });
+}
+
+#[test]
+fn timers_in_select() {
+    both(|| {
+        let (_tx, rx) = gort::chan::bounded::<u8>(0);
+        let start = Instant::now();
+        let timeout = after(ms(25));
+        gort::select! {
+            recv(rx) -> _ => panic!("nothing was sent"),
+            recv(timeout) -> v => assert!(v.unwrap() >= start + ms(25)),
+        }
+    });
+}
+
+/// 10^5 timers made and stopped in a loop keep memory flat (cancelled entries are compacted
+/// away and their functions dropped at once).
+#[test]
+fn add_stop_loop_does_not_grow_memory() {
+    fn rss_kib() -> u64 {
+        let s = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = s.lines().find(|l| l.starts_with("VmRSS:")).unwrap();
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+    if is_child("addstop") {
+        let rt = gort::Builder::new().procs(2).build().unwrap();
+        rt.run(|| {
+            let round = || {
+                for _ in 0..100_000 {
+                    let t = Timer::new(Duration::from_secs(3600));
+                    assert!(t.stop());
+                }
+            };
+            round();
+            let base = rss_kib();
+            for _ in 0..5 {
+                round();
+            }
+            let grown = rss_kib().saturating_sub(base);
+            println!("grew {grown} KiB");
+            assert!(
+                grown < 8 * 1024,
+                "RSS grew by {grown} KiB over 5x10^5 add/stop"
+            );
+        });
+        return;
+    }
+    run_child(
+        "add_stop_loop_does_not_grow_memory",
+        "addstop",
+        &[],
+        Duration::from_secs(120),
+    )
+    .assert_passed();
+}

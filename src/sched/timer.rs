@@ -391,7 +391,6 @@ impl Unarmed {
 }
 
 /// Arms a timer that runs `f` at or after `when` (see the module docs for what `f` may do).
-#[allow(dead_code)] // its users (channel timeouts, time::Timer) come with the channels
 pub fn add(when: Instant, f: TimerFn) -> TimerId {
     let (id, unarmed) = prepare(when, f);
     unarmed.arm();
