@@ -2,10 +2,11 @@
 //!
 //! Run it with `cargo run --release --example tour`.
 
+use gort::chan;
 use gort::sync::WaitGroup;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 fn main() {
     gort::run(|| {
@@ -95,7 +96,88 @@ fn main() {
             "5. join returned the panic: {:?}",
             err.downcast_ref::<&str>().unwrap()
         );
+
+        // 6. Channels: two goroutines bat a value over unbuffered channels (rendezvous).
+        let (ping_tx, ping_rx) = chan::bounded::<u64>(0);
+        let (pong_tx, pong_rx) = chan::bounded::<u64>(0);
+        gort::go(move || {
+            for v in ping_rx {
+                pong_tx.send(v + 1).unwrap();
+            }
+        });
+        let n = 200_000;
+        let t = Instant::now();
+        let mut v = 0;
+        for _ in 0..n {
+            ping_tx.send(v).unwrap();
+            v = pong_rx.recv().unwrap();
+        }
+        let dt = t.elapsed();
+        println!(
+            "6. {n} ping-pong round trips over unbuffered channels in {dt:.2?} ({:.0} ns each)",
+            ns(dt, n)
+        );
+
+        // 7. A pipeline: Go's concurrent prime sieve, one goroutine per prime.
+        let t = Instant::now();
+        let primes = sieve(1000);
+        println!(
+            "7. the prime sieve's 1000th prime is {} ({} goroutines in a chain), {:.2?}",
+            primes.last().unwrap(),
+            primes.len() + 1,
+            t.elapsed()
+        );
+
+        // 8. select: wait on several channels at once, with a timeout.
+        let (tx, rx) = chan::bounded::<&str>(0);
+        gort::go(move || {
+            gort::chan::Receiver::<()>::recv_timeout(&chan::never(), Duration::from_millis(20))
+                .ok();
+            tx.send("done").unwrap();
+        });
+        let t = Instant::now();
+        let mut timeouts = 0;
+        loop {
+            gort::select! {
+                recv(rx) -> msg => {
+                    println!(
+                        "8. select got {:?} after {:.0?}, with {timeouts} 5 ms timeouts before it",
+                        msg.unwrap(),
+                        t.elapsed()
+                    );
+                    break;
+                }
+                default(Duration::from_millis(5)) => timeouts += 1,
+            }
+        }
     });
+}
+
+/// Go's concurrent prime sieve: a generator and a chain of filters, each a goroutine.
+fn sieve(n: usize) -> Vec<u64> {
+    let (tx, mut rx) = chan::bounded::<u64>(0);
+    gort::go(move || {
+        for i in 2.. {
+            if tx.send(i).is_err() {
+                return; // the sieve is done: the last filter dropped its receiver
+            }
+        }
+    });
+    let mut primes = Vec::with_capacity(n);
+    for _ in 0..n {
+        let prime = rx.recv().unwrap();
+        primes.push(prime);
+        let (next_tx, next_rx) = chan::bounded(0);
+        let input = std::mem::replace(&mut rx, next_rx);
+        gort::go(move || {
+            for v in input {
+                if v % prime != 0 && next_tx.send(v).is_err() {
+                    return;
+                }
+            }
+        });
+    }
+    primes
 }
 
 fn tree_sum(lo: u64, hi: u64) -> u64 {

@@ -2,8 +2,8 @@
 //!
 //! Goroutines — cheap, stackful, blocking-style threads — multiplexed onto OS threads by Go's
 //! G/M/P scheduler. No `async`, no function colouring: a goroutine that waits (for another
-//! goroutine or a wait group in this release; channels, locks and I/O come next) parks only
-//! itself, and its thread runs something else.
+//! goroutine, a channel, a [`sync`] primitive; I/O comes next) parks
+//! only itself, and its thread runs something else.
 //!
 //! ```
 //! use std::sync::Arc;

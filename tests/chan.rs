@@ -199,3 +199,44 @@ fn select_default_when_nothing_ready() {
     assert!(hit);
     let _ = chan::never_sender::<i32>();
 }
+
+fn nil_rx() -> gort::chan::Receiver<i32> {
+    never()
+}
+
+#[test]
+fn select_macro_accepts_temporaries_tail_position_and_reassignment() {
+    // A temporary channel expression, with and without default.
+    let hit = gort::select! {
+        recv(nil_rx()) -> _ => false,
+        default => true,
+    };
+    assert!(hit);
+    let (tx, rx) = bounded::<i32>(1);
+    tx.send(1).unwrap();
+    // In a block's tail position, using the block's locals.
+    let got = {
+        let r = rx.clone();
+        gort::select! {
+            recv(r) -> v => v.unwrap(),
+            default => 0,
+        }
+    };
+    assert_eq!(got, 1);
+    // Reassigning a case's channel inside its body (Go sets it to nil).
+    let (tx2, _rx2) = bounded::<i32>(1);
+    let mut a = tx2.clone();
+    let mut sent = 0;
+    loop {
+        gort::select! {
+            send(a, 5) -> r => {
+                r.unwrap();
+                sent += 1;
+                a = chan::never_sender();
+            }
+            default => break,
+        }
+    }
+    assert_eq!(sent, 1);
+    drop(a);
+}

@@ -33,6 +33,8 @@ pub use self::error::{
     RecvError, RecvTimeoutError, SelectTimeoutError, SendError, SendTimeoutError, TryRecvError,
     TrySelectError, TrySendError,
 };
+#[doc(hidden)]
+pub use crate::select::__select_no_case;
 pub use crate::select::{Select, SelectedOperation};
 
 use self::imp::{Chan, RecvNow, SendNow};
@@ -180,7 +182,6 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
-        crate::sched::park::poll_cancel();
         match &self.chan {
             None => {
                 block_forever(None);
@@ -228,7 +229,6 @@ impl<T> Sender<T> {
     /// assert!(tx.send_timeout(2, Duration::from_millis(10)).unwrap_err().is_timeout());
     /// ```
     pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
-        crate::sched::park::poll_cancel();
         let Some(c) = &self.chan else {
             block_forever(Some(timeout));
             return Err(SendTimeoutError::Timeout(v));
@@ -318,7 +318,6 @@ impl<T> Receiver<T> {
     /// });
     /// ```
     pub fn recv(&self) -> Result<T, RecvError> {
-        crate::sched::park::poll_cancel();
         match &self.chan {
             None => {
                 block_forever(None);
@@ -374,7 +373,6 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Closed));
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
-        crate::sched::park::poll_cancel();
         let Some(c) = &self.chan else {
             block_forever(Some(timeout));
             return Err(RecvTimeoutError::Timeout);

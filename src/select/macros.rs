@@ -2,19 +2,23 @@
 //!
 //! Expansion, for `recv(r0) -> a => A, send(s1, v) -> b => B, default => D`:
 //! ```text
-//! let mut sel = Select::new();
-//! let r0 = &r0_expr; let i0 = sel.recv(r0);      // one nested block per case, so each
-//! let s1 = &s1_expr; let i1 = sel.send(s1);      // case's bindings are distinct (hygiene)
-//! match sel.try_select() {                       // select() without default,
-//!     Ok(op) => if op.index() == i0 { let a = op.recv(r0); A }   // select_timeout(t) with
-//!               else if op.index() == i1 { let b = op.send(s1, v); B }  // default(t)
-//!               else { unreachable!() },
-//!     Err(_) => D,
-//! }
+//! let outcome = {
+//!     let mut sel = Select::new();
+//!     let r0 = &r0_expr; let i0 = sel.recv(r0);   // one nested block per case, so each
+//!     let s1 = &s1_expr; let i1 = sel.send(s1);   // case's bindings are distinct (hygiene)
+//!     match sel.try_select() {                    // select() without default,
+//!         Ok(op) if op.index() == i0 => Ok(op.recv(r0)),        // select_timeout(t)
+//!         Ok(op) if op.index() == i1 => Err(Ok(op.send(s1, v))),  // with default(t)
+//!         Err(_) => Err(Err(())),
+//!     }
+//! };                                              // every borrow and temporary ends here
+//! match outcome { Ok(a) => A, Err(Ok(b)) => B, Err(Err(())) => D }
 //! ```
-//! Case bodies are not closures, so `break`/`continue`/`return` act on the enclosing code; a
-//! send case's value expression is evaluated only if that case is chosen; temporaries in a
-//! case's channel expression live until the select ends.
+//! So case bodies run after the select's borrows end (a body may reassign a case's channel
+//! variable, as Go code sets a channel to nil), and they are not closures: `break`,
+//! `continue` and `return` act on the enclosing code. A send case's value expression is
+//! evaluated only if that case is chosen; temporaries in a case's channel expression live until
+//! the operation completes.
 
 /// Waits on several channel operations and runs the body of the one that completes, as Go's
 /// `select` (crossbeam-channel's syntax). Ready cases are chosen uniformly at random; a closed
@@ -107,59 +111,97 @@ macro_rules! __select_parse {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_gen {
-    (@start ($($cases:tt)*) $default:tt) => {{
-        #[allow(unused_mut)]
-        let mut __sel = $crate::chan::Select::new();
-        $crate::__select_gen!(@reg __sel ($($cases)*) () $default)
+    // The selection runs in an inner block that completes the chosen operation and yields its
+    // result wrapped as `Ok(res)` for case 0, `Err(Ok(res))` for case 1, ..., and `Err(..Err(()))`
+    // for the default; the bodies run afterwards, in a `match` outside that block, so no borrow
+    // of a case's channel (nor any temporary) is alive while a body runs.
+    (@start ($($cases:tt)*) $mode:tt) => {{
+        let __outcome = {
+            #[allow(unused_mut)]
+            let mut __sel = $crate::chan::Select::new();
+            $crate::__select_gen!(@reg __sel ($($cases)*) () $mode)
+        };
+        $crate::__select_gen!(@bodies __outcome ($($cases)*) $mode)
     }};
     // Register one case per step: each step's `__h`/`__i` are distinct identifiers.
-    (@reg $sel:ident ((recv ($r:expr) ($res:pat) ($body:expr)) $($cases:tt)*) ($($done:tt)*) $default:tt) => {{
+    (@reg $sel:ident ((recv ($r:expr) ($res:pat) ($body:expr)) $($cases:tt)*) ($($done:tt)*) $mode:tt) => {{
         let __h: &$crate::chan::Receiver<_> = &$r;
         let __i = $sel.recv(__h);
-        $crate::__select_gen!(@reg $sel ($($cases)*) ($($done)* (recv __h __i ($res) ($body))) $default)
+        $crate::__select_gen!(@reg $sel ($($cases)*) ($($done)* (recv __h __i)) $mode)
     }};
-    (@reg $sel:ident ((send ($s:expr, $v:expr) ($res:pat) ($body:expr)) $($cases:tt)*) ($($done:tt)*) $default:tt) => {{
+    (@reg $sel:ident ((send ($s:expr, $v:expr) ($res:pat) ($body:expr)) $($cases:tt)*) ($($done:tt)*) $mode:tt) => {{
         let __h: &$crate::chan::Sender<_> = &$s;
         let __i = $sel.send(__h);
-        $crate::__select_gen!(@reg $sel ($($cases)*) ($($done)* (send __h __i ($v) ($res) ($body))) $default)
+        $crate::__select_gen!(@reg $sel ($($cases)*) ($($done)* (send __h __i ($v))) $mode)
     }};
-    // All registered: choose, then dispatch.
+    // All registered: choose and complete. (Results are bound with `let`: a tail expression's
+    // temporaries would outlive the block.)
     (@reg $sel:ident () ($($done:tt)*) (block)) => {{
         let __op = $sel.select();
-        $crate::__select_gen!(@dispatch __op $($done)*)
+        let __v = $crate::__select_gen!(@complete __op $($done)*);
+        __v
     }};
     (@reg $sel:ident () ($($done:tt)*) (try ($dbody:expr))) => {{
-        match $sel.try_select() {
-            ::core::result::Result::Ok(__op) => $crate::__select_gen!(@dispatch __op $($done)*),
-            ::core::result::Result::Err(_) => $dbody,
-        }
+        let __v = match $sel.try_select() {
+            ::core::result::Result::Ok(__op) => $crate::__select_gen!(@complete __op $($done)*),
+            ::core::result::Result::Err(_) => $crate::__select_gen!(@nocase $($done)*),
+        };
+        __v
     }};
     (@reg $sel:ident () ($($done:tt)*) (timeout ($t:expr) ($dbody:expr))) => {{
-        match $sel.select_timeout($t) {
-            ::core::result::Result::Ok(__op) => $crate::__select_gen!(@dispatch __op $($done)*),
-            ::core::result::Result::Err(_) => $dbody,
-        }
+        let __v = match $sel.select_timeout($t) {
+            ::core::result::Result::Ok(__op) => $crate::__select_gen!(@complete __op $($done)*),
+            ::core::result::Result::Err(_) => $crate::__select_gen!(@nocase $($done)*),
+        };
+        __v
     }};
-    (@dispatch $op:ident (recv $h:ident $i:ident ($res:pat) ($body:expr)) $($rest:tt)*) => {
+    (@complete $op:ident (recv $h:ident $i:ident) $($rest:tt)*) => {
         if $op.index() == $i {
-            #[allow(unused_variables)]
-            let $res = $op.recv($h);
-            $body
+            ::core::result::Result::Ok($op.recv($h))
         } else {
-            $crate::__select_gen!(@dispatch $op $($rest)*)
+            ::core::result::Result::Err($crate::__select_gen!(@complete $op $($rest)*))
         }
     };
-    (@dispatch $op:ident (send $h:ident $i:ident ($v:expr) ($res:pat) ($body:expr)) $($rest:tt)*) => {
+    (@complete $op:ident (send $h:ident $i:ident ($v:expr)) $($rest:tt)*) => {
         if $op.index() == $i {
-            #[allow(unused_variables)]
-            let $res = $op.send($h, $v);
-            $body
+            ::core::result::Result::Ok($op.send($h, $v))
         } else {
-            $crate::__select_gen!(@dispatch $op $($rest)*)
+            ::core::result::Result::Err($crate::__select_gen!(@complete $op $($rest)*))
         }
     };
-    (@dispatch $op:ident) => {{
-        ::core::mem::drop($op);
-        ::core::unreachable!("gort::select!: no case matches the selected index")
+    (@complete $op:ident) => {
+        $crate::chan::__select_no_case($op)
+    };
+    // The default's outcome: `Err` once per case around `()`.
+    (@nocase $case:tt $($rest:tt)*) => {
+        ::core::result::Result::Err($crate::__select_gen!(@nocase $($rest)*))
+    };
+    (@nocase) => {
+        ()
+    };
+    // Run the body of whichever case (or default) completed.
+    (@bodies $out:ident ((recv ($r:expr) ($res:pat) ($body:expr)) $($cases:tt)*) $mode:tt) => {
+        match $out {
+            ::core::result::Result::Ok($res) => $body,
+            ::core::result::Result::Err(__rest) => $crate::__select_gen!(@bodies __rest ($($cases)*) $mode),
+        }
+    };
+    (@bodies $out:ident ((send ($s:expr, $v:expr) ($res:pat) ($body:expr)) $($cases:tt)*) $mode:tt) => {
+        match $out {
+            ::core::result::Result::Ok($res) => $body,
+            ::core::result::Result::Err(__rest) => $crate::__select_gen!(@bodies __rest ($($cases)*) $mode),
+        }
+    };
+    (@bodies $out:ident () (block)) => {{
+        let () = $out;
+        ::core::unreachable!("gort::select!: no case was chosen")
+    }};
+    (@bodies $out:ident () (try ($dbody:expr))) => {{
+        let () = $out;
+        $dbody
+    }};
+    (@bodies $out:ident () (timeout ($t:expr) ($dbody:expr))) => {{
+        let () = $out;
+        $dbody
     }};
 }

@@ -577,6 +577,15 @@ fn release_partner(p: Partner) {
     }
 }
 
+/// For `select!`: the chosen index matched none of its cases (a bug in the macro). Typed
+/// `()` rather than `!` so that the macro's expansion has no unreachable code.
+#[doc(hidden)]
+pub fn __select_no_case(op: SelectedOperation<'_>) {
+    let i = op.index();
+    std::mem::forget(op);
+    unreachable!("gort::select!: no case matches the selected index {i}")
+}
+
 fn chan_addr<T>(c: Option<&Chan<T>>) -> usize {
     c.map_or(0, |c| c as *const Chan<T> as usize)
 }
