@@ -79,6 +79,9 @@ pub struct MLocal {
     pub locked_g: Option<Arc<G>>,
     /// Set when a locked G exits: the thread ends too (as in Go).
     pub exit_thread: bool,
+    /// Set while this M runs timer functions: the Gs they ready go to the tail of the P's
+    /// ring instead of `runnext`, so Gs whose timers fire together run in deadline order.
+    pub ready_fifo: bool,
 }
 
 thread_local! {
@@ -144,6 +147,7 @@ pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
             action: Action::None,
             locked_g: None,
             exit_thread: false,
+            ready_fifo: false,
         }),
     });
     crate::signal::init_thread();
@@ -420,7 +424,7 @@ impl M {
                 continue;
             }
             // Go's `checkTimers`: this P's due timers first; they ready Gs onto this P.
-            p.timers.run_due_now();
+            self.run_timers(|| p.timers.run_due_now());
             // SAFETY: we hold p.
             let (pl, local) = unsafe { (p.local(), p.runq_local()) };
             // Every 61st schedule, look at the global queue first so it cannot starve; and
@@ -451,7 +455,7 @@ impl M {
             }
             // Due timers of any P (an idle one, or one whose M is busy): run them here (Go
             // steals timers in `stealWork`). They ready Gs onto this P.
-            if sched.run_all_timers() {
+            if self.run_timers(|| sched.run_all_timers()) {
                 continue 'top;
             }
             // Steal, unless enough Ms already spin.
@@ -613,6 +617,16 @@ impl M {
         ml.p = p;
         ml.spinning = self.spin_on_wake.load(Relaxed);
         true
+    }
+
+    /// Runs timer functions (on g0) with [`MLocal::ready_fifo`] set.
+    fn run_timers(&self, f: impl FnOnce() -> bool) -> bool {
+        // SAFETY: own state, not held across the call (timer functions never switch).
+        unsafe { self.local() }.ready_fifo = true;
+        let ran = f();
+        // SAFETY: as above.
+        unsafe { self.local() }.ready_fifo = false;
+        ran
     }
 
     /// Go's `resetspinning` (rule 2).

@@ -357,7 +357,9 @@ impl Sched {
                 let p = (*m).p();
                 if !p.is_null() && ptr::eq((*m).sched_ptr(), g.sched.as_ptr()) {
                     let sched = &*(*m).sched_ptr();
-                    sched.runqput(&*p, g, true);
+                    // Readied by a timer function: FIFO (see `MLocal::ready_fifo`).
+                    let next = !(*m).local().ready_fifo;
+                    sched.runqput(&*p, g, next);
                     sched.wakep();
                     return;
                 }
