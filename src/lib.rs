@@ -64,6 +64,7 @@ mod select;
 mod signal;
 mod stack;
 pub mod sync;
+pub mod time;
 
 pub use builder::{run, Builder, Runtime};
 pub use goroutine::{go, GoId, Goroutine, JoinHandle};

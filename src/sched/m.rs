@@ -22,6 +22,7 @@
 use super::g::{self, G};
 use super::note::Note;
 use super::p::{self, P};
+use super::timer::{self, Timeout};
 use super::{runq, Sched};
 use crate::arch;
 use std::cell::{Cell, UnsafeCell};
@@ -78,6 +79,9 @@ pub struct MLocal {
     pub locked_g: Option<Arc<G>>,
     /// Set when a locked G exits: the thread ends too (as in Go).
     pub exit_thread: bool,
+    /// Set while this M runs timer functions: the Gs they ready go to the tail of the P's
+    /// ring instead of `runnext`, so Gs whose timers fire together run in deadline order.
+    pub ready_fifo: bool,
 }
 
 thread_local! {
@@ -143,6 +147,7 @@ pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
             action: Action::None,
             locked_g: None,
             exit_thread: false,
+            ready_fifo: false,
         }),
     });
     crate::signal::init_thread();
@@ -304,6 +309,7 @@ impl M {
             || ml.locked_g.is_some()
             || !p.runq.is_empty()
             || sched.runqsize.load(Relaxed) > 0
+            || p.timers.due()
             || sched.stopping.load(Relaxed)
             || p.id >= sched.gomaxprocs.load(Relaxed)
         {
@@ -417,6 +423,8 @@ impl M {
                 unsafe { self.retire_p(sched) };
                 continue;
             }
+            // Go's `checkTimers`: this P's due timers first; they ready Gs onto this P.
+            self.run_timers(|| p.timers.run_due_now());
             // SAFETY: we hold p.
             let (pl, local) = unsafe { (p.local(), p.runq_local()) };
             // Every 61st schedule, look at the global queue first so it cannot starve; and
@@ -444,6 +452,11 @@ impl M {
                 if let Some(g) = sched.globrunqget(p, &mut l, 0) {
                     return Some((g, false));
                 }
+            }
+            // Due timers of any P (an idle one, or one whose M is busy): run them here (Go
+            // steals timers in `stealWork`). They ready Gs onto this P.
+            if self.run_timers(|| sched.run_all_timers()) {
+                continue 'top;
             }
             // Steal, unless enough Ms already spin.
             let procs = sched.gomaxprocs.load(Relaxed);
@@ -521,8 +534,8 @@ impl M {
         }
     }
 
-    /// Polls (without taking anything) until some run queue holds work or [`SPIN_WAIT`] has
-    /// passed. True if work appeared.
+    /// Polls (without taking anything) until some run queue holds work, a timer is due, or
+    /// [`SPIN_WAIT`] has passed. True if work appeared.
     fn spin_for_work(&self, sched: &Sched, procs: usize) -> bool {
         let start = std::time::Instant::now();
         loop {
@@ -535,7 +548,11 @@ impl M {
             if (0..procs).any(|vid| sched.p(vid).is_some_and(|v| !v.runq.is_empty())) {
                 return true;
             }
-            if start.elapsed() >= SPIN_WAIT {
+            let now = std::time::Instant::now();
+            if sched.any_timer_due(now) {
+                return true;
+            }
+            if now - start >= SPIN_WAIT {
                 return false;
             }
         }
@@ -543,17 +560,53 @@ impl M {
 
     /// Go's `stopm`: sleep on the idle list until handed a P. False if told to exit.
     ///
+    /// If no other idle M does, this one sleeps only until the earliest timer of any P (it is
+    /// the *timer sleeper*, see `timer.rs`); when that passes it takes an idle P itself and
+    /// returns, and `find_runnable` runs the due timers.
+    ///
     /// # Safety
     /// Own thread, on g0, holding no P.
     unsafe fn stopm(&self, sched: &Sched) -> bool {
-        {
-            let mut l = sched.lock();
-            if sched.stopping.load(SeqCst) {
-                return false;
+        let mut may_time = true;
+        loop {
+            let deadline = {
+                let mut l = sched.lock();
+                if sched.stopping.load(SeqCst) {
+                    return false;
+                }
+                l.midle.push(self);
+                if may_time {
+                    sched.timer_sleeper(&mut l, self)
+                } else {
+                    None
+                }
+            };
+            let Some(deadline) = deadline else {
+                self.park.sleep();
+                break;
+            };
+            if self.park.sleep_until(deadline) {
+                break;
             }
-            l.midle.push(self);
+            match sched.timer_timeout(self) {
+                Timeout::Run(p) => {
+                    // Off the idle list: nobody will wake our note (still clear).
+                    // SAFETY: own state.
+                    let ml = unsafe { self.local() };
+                    ml.p = p;
+                    ml.spinning = false;
+                    return true;
+                }
+                Timeout::Exit => return false,
+                // No idle P: every P's holder runs its own timers; sleep without a deadline.
+                Timeout::NoP => may_time = false,
+                Timeout::Handoff => {
+                    // Someone took us off the list and is about to wake us with a P.
+                    self.park.sleep();
+                    break;
+                }
+            }
         }
-        self.park.sleep();
         self.park.clear();
         let p = self.nextp.swap(ptr::null_mut(), Relaxed);
         if p.is_null() {
@@ -564,6 +617,16 @@ impl M {
         ml.p = p;
         ml.spinning = self.spin_on_wake.load(Relaxed);
         true
+    }
+
+    /// Runs timer functions (on g0) with [`MLocal::ready_fifo`] set.
+    fn run_timers(&self, f: impl FnOnce() -> bool) -> bool {
+        // SAFETY: own state, not held across the call (timer functions never switch).
+        unsafe { self.local() }.ready_fifo = true;
+        let ran = f();
+        // SAFETY: as above.
+        unsafe { self.local() }.ready_fifo = false;
+        ran
     }
 
     /// Go's `resetspinning` (rule 2).
@@ -676,5 +739,12 @@ impl Sched {
             return;
         }
         self.pidleput(&mut l, p);
+        drop(l);
+        // Its timers now sit on an idle P: make sure an idle M wakes for them (Go does the
+        // same in `handoffp`).
+        let when = pr.timers.when0();
+        if when != timer::NONE {
+            self.timer_added(when);
+        }
     }
 }

@@ -73,6 +73,10 @@ pub struct Sched {
     pub runqsize: AtomicUsize,
     /// Length of the global free-G list (a hint read without the lock).
     pub ngfree: AtomicUsize,
+    /// The deadline the timer sleeper (`Locked::timer_m`) sleeps until, in `timer::nanos`;
+    /// `timer::NONE` while it computes it or has none; 0 when there is no timer sleeper.
+    /// Written under the lock, read without it by `timer_added` (see `timer.rs`).
+    pub poll_until: AtomicU64,
     lock: Mutex<Locked>,
     next_goid: AtomicU64,
     /// Goroutines spawned from outside any P (main goroutines).
@@ -95,6 +99,9 @@ pub struct Sched {
 pub struct Locked {
     pub pidle: Vec<*const P>,
     pub midle: Vec<*const M>,
+    /// The idle M that sleeps until the earliest timer (null: none); it is on `midle`.
+    /// Whoever takes it off `midle` clears it (`midleget`, `timer.rs`).
+    pub timer_m: *const M,
     pub runq: VecDeque<Arc<G>>,
     pub gfree: Vec<Arc<G>>,
     pub mcount: usize,
@@ -117,9 +124,11 @@ impl Sched {
             nmspinning: AtomicUsize::new(0),
             runqsize: AtomicUsize::new(0),
             ngfree: AtomicUsize::new(0),
+            poll_until: AtomicU64::new(0),
             lock: Mutex::new(Locked {
                 pidle: Vec::new(),
                 midle: Vec::new(),
+                timer_m: ptr::null(),
                 runq: VecDeque::new(),
                 gfree: Vec::new(),
                 mcount: 0,
@@ -178,6 +187,7 @@ impl Sched {
             let pr = unsafe { &*p };
             if pr.id >= n {
                 pr.retired.store(true, Relaxed);
+                self.retire_p_timers(pr);
             }
             pr.id < n
         });
@@ -347,7 +357,9 @@ impl Sched {
                 let p = (*m).p();
                 if !p.is_null() && ptr::eq((*m).sched_ptr(), g.sched.as_ptr()) {
                     let sched = &*(*m).sched_ptr();
-                    sched.runqput(&*p, g, true);
+                    // Readied by a timer function: FIFO (see `MLocal::ready_fifo`).
+                    let next = !(*m).local().ready_fifo;
+                    sched.runqput(&*p, g, next);
                     sched.wakep();
                     return;
                 }
@@ -395,7 +407,7 @@ impl Sched {
             }
             return;
         }
-        if let Some(m) = l.midle.pop() {
+        if let Some(m) = self.midleget(&mut l) {
             drop(l);
             // SAFETY: Ms on the idle list are alive and asleep on their note.
             unsafe { (*m).hand_p(p, spinning) };
@@ -444,6 +456,7 @@ impl Sched {
             self.npidle.store(l.pidle.len(), SeqCst);
         } else {
             pr.retired.store(true, Relaxed);
+            self.retire_p_timers(pr);
         }
     }
 
@@ -487,7 +500,11 @@ impl Sched {
             pause = (pause * 2).min(Duration::from_millis(10));
         }
         self.stopping.store(true, SeqCst);
-        let idle: Vec<*const M> = std::mem::take(&mut self.lock().midle);
+        let idle: Vec<*const M> = {
+            let mut l = self.lock();
+            self.clear_timer_m(&mut l);
+            std::mem::take(&mut l.midle)
+        };
         for m in idle {
             // SAFETY: idle Ms are alive and asleep; with no P handed they see `stopping` and exit.
             unsafe { (*m).hand_p(ptr::null(), false) };
@@ -504,6 +521,10 @@ impl Sched {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        drop(live);
+        // Timers left are dropped unrun (an abandoned M may still arm more; those go with the
+        // Sched).
+        self.drop_timers();
     }
 
     /// Calls `f` on every G ever allocated (dead and idle ones included).

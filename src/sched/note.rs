@@ -4,6 +4,11 @@
 //! first is remembered, so the sleeper can never miss it. Only the M that owns the note sleeps
 //! and clears it; anyone may wake it, at most once per `clear` (debug-checked).
 //!
+//! `sleep_until` is `sleep` with a deadline (the idle M that waits for the earliest timer): it
+//! returns false if the deadline passed first, leaving the note armed; a `wakeup` may still
+//! come later, and the owner must then either make sure none can (take itself off the list
+//! wakers find it on, under their lock) or `sleep` again to consume it (`M::stopm`).
+//!
 //! Ordering: `wakeup`'s `swap(Release)` pairs with `sleep`'s `load(Acquire)`: whatever the waker
 //! wrote before (the P it hands over, in `M::nextp`) is visible to the woken M.
 
@@ -37,6 +42,29 @@ impl Note {
         }
     }
 
+    /// Blocks the calling OS thread until `wakeup` (true) or until `deadline` (false).
+    #[cfg(not(loom))]
+    pub fn sleep_until(&self, deadline: std::time::Instant) -> bool {
+        loop {
+            // Acquire: as in `sleep`.
+            if self.key.load(Acquire) != 0 {
+                return true;
+            }
+            let now = std::time::Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            futex_wait_timeout(self, 0, deadline - now);
+        }
+    }
+
+    /// Under loom the deadline may pass at any moment: the model sees the note as it is now
+    /// (an early timeout is a legal outcome of a timed sleep).
+    #[cfg(loom)]
+    pub fn sleep_until(&self, _deadline: std::time::Instant) -> bool {
+        self.key.load(Acquire) != 0
+    }
+
     /// Wakes the sleeper (or lets its next `sleep` return at once).
     pub fn wakeup(&self) {
         let old = self.key.swap(1, Release);
@@ -58,6 +86,25 @@ fn futex_wait(note: &Note, expected: u32) {
             libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
             expected,
             std::ptr::null::<libc::timespec>(),
+        );
+    }
+}
+
+#[cfg(not(loom))]
+fn futex_wait_timeout(note: &Note, expected: u32, d: std::time::Duration) {
+    let ts = libc::timespec {
+        tv_sec: libc::time_t::try_from(d.as_secs()).unwrap_or(libc::time_t::MAX),
+        tv_nsec: libc::c_long::from(d.subsec_nanos() as i32),
+    };
+    // SAFETY: as in `futex_wait`; the timeout is relative (CLOCK_MONOTONIC, as `Instant`) and
+    // `ts` lives for the call. A timeout, a wake-up or a signal all just return.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            note.key.as_ptr(),
+            libc::FUTEX_WAIT | libc::FUTEX_PRIVATE_FLAG,
+            expected,
+            &ts as *const libc::timespec,
         );
     }
 }

@@ -7,6 +7,7 @@
 
 use super::g::G;
 use super::runq::{Local, RunQueue};
+use super::timer::Timers;
 use crate::stack::Stack;
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::*};
@@ -31,6 +32,9 @@ pub struct P {
     /// Beyond `gomaxprocs` and held by nobody. Read and written only under the scheduler lock
     /// (an atomic only so that the P stays `Sync`).
     pub retired: AtomicBool,
+    /// Timers armed by goroutines running on this P (see `timer.rs`): any M may run or move
+    /// them, under the heap's own lock.
+    pub timers: Timers,
     local: UnsafeCell<PLocal>,
 }
 
@@ -64,6 +68,7 @@ impl P {
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
             retired: AtomicBool::new(false),
+            timers: Timers::new(),
             local: UnsafeCell::new(PLocal {
                 schedtick: 0,
                 inherit_streak: 0,

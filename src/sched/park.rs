@@ -283,17 +283,45 @@ impl Waiter {
     /// no-op if it was woken first), or the thread parks with a timeout. Callers re-check
     /// their condition and the clock in a loop, and must take themselves out of the wait
     /// queue if they give up.
+    ///
+    /// The timer is armed by the park's unlock closure, once the G is marked waiting: armed
+    /// earlier, it could fire (on another M, or at once for a deadline already past) while the
+    /// G still runs, and its wake-up would be lost. It is cancelled when the wait ends, also
+    /// when the park unwinds (cancellation).
     pub fn block_until<T>(alarm: Alarm, guard: T, deadline: Instant) {
         match alarm {
             Alarm::G { g, seq } => {
-                let timer = timer::add(deadline, Box::new(move || Sched::ready(g, seq)));
-                Waiter::block(true, guard);
-                timer::cancel(timer);
+                let (timer, unarmed) =
+                    timer::prepare(deadline, Box::new(move || Sched::ready(g, seq)));
+                let _cancel = CancelTimer(Some(timer));
+                let mut unarmed = Some(unarmed);
+                let mut guard = Some(guard);
+                park(&mut || {
+                    // Move both onto g0 first: once either is published, the G may resume
+                    // elsewhere and this closure's captures (on its stack) may be gone.
+                    let (unarmed, guard) = (unarmed.take(), guard.take());
+                    if let Some(t) = unarmed {
+                        t.arm();
+                    }
+                    drop(guard);
+                    true
+                });
             }
             Alarm::Thread => {
                 drop(guard);
                 std::thread::park_timeout(deadline.saturating_duration_since(Instant::now()));
             }
+        }
+    }
+}
+
+/// Cancels a timer when dropped (a timed park that returns or unwinds).
+struct CancelTimer(Option<timer::TimerId>);
+
+impl Drop for CancelTimer {
+    fn drop(&mut self) {
+        if let Some(t) = self.0.take() {
+            timer::cancel(t);
         }
     }
 }

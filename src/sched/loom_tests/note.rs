@@ -83,3 +83,27 @@ fn loom_note_reuse_after_clear() {
         t.join().unwrap();
     });
 }
+
+/// A timed sleep (the timer sleeper in `stopm`) either sees the wakeup or runs out; after
+/// running out, a plain `sleep` still consumes a wakeup already in flight (`Timeout::Handoff`),
+/// and the waker's writes are visible either way.
+#[test]
+fn loom_note_timed_sleep_then_sleep() {
+    model(None, || {
+        let n = Arc::new(Note::new());
+        let data = Arc::new(AtomicUsize::new(0));
+        let t = {
+            let (n, data) = (n.clone(), data.clone());
+            thread::spawn(move || {
+                data.store(42, Relaxed);
+                n.wakeup();
+            })
+        };
+        if !n.sleep_until(std::time::Instant::now()) {
+            n.sleep();
+        }
+        assert_eq!(data.load(Relaxed), 42);
+        n.clear();
+        t.join().unwrap();
+    });
+}
