@@ -6,7 +6,7 @@
 //!   ([`SendError`]); it never panics.
 //! - After a close, receivers drain the buffered values, then get [`RecvError`].
 //! - Dropping every [`Sender`] closes the channel; so does dropping every [`Receiver`].
-//! - [`never`] and [`never_sender`] are Go's nil channel: never ready, for `select`.
+//! - [`never()`] and [`never_sender()`] are Go's nil channel: never ready, for `select`.
 //!
 //! The machinery lives in `imp` (the channel), `waitq` (blocked operations) and `lock`; `select`
 //! is in `crate::select`.
