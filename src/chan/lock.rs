@@ -17,7 +17,10 @@ pub struct RawLock {
 /// Unlocks on drop.
 pub struct LockGuard<'a>(&'a RawLock);
 
-const SPINS: u32 = 64;
+/// Busy-wait rounds before yielding, and pauses per round (Go's `active_spin` and
+/// `active_spin_cnt`).
+const SPIN_ROUNDS: u32 = 4;
+const SPIN_BURST: u32 = 30;
 
 impl RawLock {
     pub const fn new() -> RawLock {
@@ -36,14 +39,23 @@ impl RawLock {
 
     #[cold]
     fn lock_slow(&self) {
-        for _ in 0..SPINS {
-            std::hint::spin_loop();
+        // Go's `lock2`: a few rounds of busy-waiting in bursts (checking the word only between
+        // bursts keeps the cache line from bouncing while the holder works), one yield of the
+        // CPU, then sleep in the kernel.
+        for _ in 0..SPIN_ROUNDS {
+            for _ in 0..SPIN_BURST {
+                std::hint::spin_loop();
+            }
             if self.state.load(Relaxed) == 0
-                && self.state.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
+                && self
+                    .state
+                    .compare_exchange(0, 1, Acquire, Relaxed)
+                    .is_ok()
             {
                 return;
             }
         }
+        std::thread::yield_now();
         // Announce a sleeper (state 2) and sleep while the lock stays taken.
         while self.state.swap(2, Acquire) != 0 {
             futex(&self.state, libc::FUTEX_WAIT, 2);
