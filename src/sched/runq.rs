@@ -236,6 +236,7 @@ impl<G> Steal<'_, G> {
                 if steal_runnext {
                     let next = q.runnext.load(Acquire);
                     if !next.is_null()
+                        && runnext_stays(&q.runnext, next)
                         && q.runnext
                             .compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed)
                             .is_ok()
@@ -262,6 +263,26 @@ impl<G> Steal<'_, G> {
             }
         }
     }
+}
+
+/// Go's `runqgrab` grace period: a G in `runnext` was usually just readied by the G that is
+/// now parking on that P, whose M will run it within a few hundred nanoseconds. Stealing it at
+/// once would bounce a ping-pong pair (or a ring) between cores, so a thief waits up to 3 µs
+/// and takes it only if it is still there.
+fn runnext_stays<G>(runnext: &AtomicPtr<G>, seen: *mut G) -> bool {
+    #[cfg(not(loom))]
+    {
+        let start = std::time::Instant::now();
+        while start.elapsed() < std::time::Duration::from_micros(3) {
+            for _ in 0..30 {
+                std::hint::spin_loop();
+            }
+            if runnext.load(Relaxed) != seen {
+                return false;
+            }
+        }
+    }
+    runnext.load(Relaxed) == seen
 }
 
 impl<G> Drop for RunQueue<G> {
