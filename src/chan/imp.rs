@@ -242,27 +242,46 @@ impl<T> Chan<T> {
             return Err((v, true));
         }
         let mut slot = Some(v);
+        match self.wait(g, true, &mut slot, deadline) {
+            Some(Outcome::Done) => Ok(()),
+            Some(Outcome::Closed) => Err((slot.take().expect("value"), false)),
+            None => Err((slot.take().expect("value"), true)),
+            Some(o) => crate::fatal(&format!("runtime: send ended with {o:?}")),
+        }
+    }
+
+    /// Blocks the caller in the send or receive queue, with `slot` as the value's place, until
+    /// a counterpart completes the op or `deadline` passes (None). Consumes the lock guard.
+    fn wait(
+        &self,
+        g: LockGuard<'_>,
+        send: bool,
+        slot: &mut Option<T>,
+        deadline: Option<Instant>,
+    ) -> Option<Outcome> {
         let waiter = Waiter::current();
         let is_g = waiter.is_goroutine();
         let timed = deadline.map(|d| (d, waiter.alarm()));
         let op = Op::new(waiter);
-        let node = Node::new(&op, 0, (&mut slot as *mut Option<T>).cast());
+        let node = Node::new(&op, 0, (slot as *mut Option<T>).cast());
+        let queue = |inner: &'_ mut Inner<T>| -> *mut WaitQ {
+            if send {
+                &mut inner.sendq
+            } else {
+                &mut inner.recvq
+            }
+        };
         // SAFETY: locked; node and slot live in this frame until `block` returns with the op
         // final or cancelled and the node unlinked (give_up unlinks it under the lock).
-        unsafe { self.inner().sendq.push(&node) };
+        unsafe { (*queue(self.inner())).push(&node) };
         let give_up = || {
             let _g = self.lock();
             // SAFETY: locked; the node is ours.
-            unsafe { self.inner().sendq.remove(&node) };
+            unsafe { (*queue(self.inner())).remove(&node) };
             op.try_cancel()
         };
         let s = waitq::block(&op, is_g, move || drop(g), timed, true, &give_up);
-        match s.and_then(decode) {
-            Some((_, Outcome::Done)) => Ok(()),
-            Some((_, Outcome::Closed)) => Err((slot.take().expect("value"), false)),
-            None => Err((slot.take().expect("value"), true)),
-            Some((_, o)) => crate::fatal(&format!("runtime: send ended with {o:?}")),
-        }
+        s.and_then(decode).map(|(_, o)| o)
     }
 
     /// Go's `chanrecv`: blocks until a value, closed-and-drained (`Err(false)`) or `deadline`
@@ -290,27 +309,13 @@ impl<T> Chan<T> {
                 return Err(true);
             }
             let mut slot: Option<T> = None;
-            let waiter = Waiter::current();
-            let is_g = waiter.is_goroutine();
-            let timed = deadline.map(|d| (d, waiter.alarm()));
-            let op = Op::new(waiter);
-            let node = Node::new(&op, 0, (&mut slot as *mut Option<T>).cast());
-            // SAFETY: as in `send`.
-            unsafe { self.inner().recvq.push(&node) };
-            let give_up = || {
-                let _g = self.lock();
-                // SAFETY: locked; the node is ours.
-                unsafe { self.inner().recvq.remove(&node) };
-                op.try_cancel()
-            };
-            let s = waitq::block(&op, is_g, move || drop(g), timed, true, &give_up);
-            match s.and_then(decode) {
-                Some((_, Outcome::Done)) => return Ok(slot.take().expect("delivered value")),
-                Some((_, Outcome::Closed)) => return Err(false),
+            match self.wait(g, false, &mut slot, deadline) {
+                Some(Outcome::Done) => return Ok(slot.take().expect("delivered value")),
+                Some(Outcome::Closed) => return Err(false),
                 // A select send case claimed us, then was dropped without sending.
-                Some((_, Outcome::Retry)) => continue,
+                Some(Outcome::Retry) => continue,
                 None => return Err(true),
-                Some((_, o)) => crate::fatal(&format!("runtime: recv ended with {o:?}")),
+                Some(o) => crate::fatal(&format!("runtime: recv ended with {o:?}")),
             }
         }
     }

@@ -47,10 +47,7 @@ impl RawLock {
                 std::hint::spin_loop();
             }
             if self.state.load(Relaxed) == 0
-                && self
-                    .state
-                    .compare_exchange(0, 1, Acquire, Relaxed)
-                    .is_ok()
+                && self.state.compare_exchange(0, 1, Acquire, Relaxed).is_ok()
             {
                 return;
             }

@@ -136,6 +136,14 @@ pub struct Receiver<T> {
     pub(crate) chan: Option<Arc<Chan<T>>>,
 }
 
+fn capacity<T>(c: &Option<Arc<Chan<T>>>) -> Option<usize> {
+    match c {
+        None => Some(0),
+        Some(c) if c.cap == usize::MAX => None,
+        Some(c) => Some(c.cap),
+    }
+}
+
 fn deadline(d: Duration) -> Option<Instant> {
     Instant::now().checked_add(d)
 }
@@ -297,11 +305,7 @@ impl<T> Sender<T> {
     /// assert_eq!(gort::chan::unbounded::<u8>().0.capacity(), None);
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        match &self.chan {
-            None => Some(0),
-            Some(c) if c.cap == usize::MAX => None,
-            Some(c) => Some(c.cap),
-        }
+        capacity(&self.chan)
     }
 }
 
@@ -460,11 +464,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(gort::chan::bounded::<u8>(3).1.capacity(), Some(3));
     /// ```
     pub fn capacity(&self) -> Option<usize> {
-        match &self.chan {
-            None => Some(0),
-            Some(c) if c.cap == usize::MAX => None,
-            Some(c) => Some(c.cap),
-        }
+        capacity(&self.chan)
     }
 }
 
