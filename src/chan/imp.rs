@@ -322,27 +322,40 @@ impl<T> Chan<T> {
 
     /// Go's `closechan`; true if this call closed the channel.
     pub fn close(&self) -> bool {
-        let mut wake = Vec::new();
-        {
-            let _g = self.lock();
-            // SAFETY: locked.
-            let inner = unsafe { self.inner() };
-            if inner.closed {
-                return false;
-            }
-            inner.closed = true;
-            self.closed.store(true, Release);
-            for q in [&mut inner.recvq, &mut inner.sendq] {
-                while let Some(n) = q.pop_claim(ptr::null()) {
-                    // SAFETY: a claimed node is ours until we finish its op.
-                    unsafe { wake.extend((*(*n).op).finish((*n).case, Outcome::Closed)) };
-                }
-            }
-        }
+        let g = self.lock();
+        // SAFETY: locked.
+        let Some(wake) = (unsafe { self.close_now(self.inner()) }) else {
+            return false;
+        };
+        drop(g);
         for w in wake {
             w.wake();
         }
         true
+    }
+
+    /// A close under the lock: marks the channel closed and claims every waiter with
+    /// [`Outcome::Closed`]. Returns the waiters to wake after unlocking, or None if the channel
+    /// was already closed.
+    ///
+    /// # Safety
+    /// `inner` is this channel's state, and the caller holds the lock.
+    pub unsafe fn close_now(&self, inner: &mut Inner<T>) -> Option<Vec<Waiter>> {
+        if inner.closed {
+            return None;
+        }
+        inner.closed = true;
+        // Pairs with the Acquire load in `is_closed` (a hint: every decision is re-made under
+        // the lock).
+        self.closed.store(true, Release);
+        let mut wake = Vec::new();
+        for q in [&mut inner.recvq, &mut inner.sendq] {
+            while let Some(n) = q.pop_claim(ptr::null()) {
+                // SAFETY: a claimed node is ours until we finish its op.
+                unsafe { wake.extend((*(*n).op).finish((*n).case, Outcome::Closed)) };
+            }
+        }
+        Some(wake)
     }
 
     /// Returns a buffer slot reserved for a `select` send case that gave up, passing it on to

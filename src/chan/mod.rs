@@ -27,6 +27,8 @@
 mod error;
 pub(crate) mod imp;
 pub(crate) mod lock;
+#[cfg(all(test, loom))]
+mod loom_tests;
 pub(crate) mod waitq;
 
 pub use self::error::{

@@ -18,11 +18,14 @@
 //! and (2) the owner has taken every node it linked out of its queue, under that queue's lock.
 //! A counterpart touches an op only under the lock of a queue still holding one of its nodes,
 //! or, after claiming it, until it publishes the final state; so no one ever reads a freed frame.
+//!
+//! The op's state comes from `crate::loom`, so the protocol is model-checked: `loom_tests.rs`
+//! (select-like ops claimed from two queues, giving up, close against send and receive).
 
+use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
 use crate::sched::park::Waiter;
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
-use std::sync::atomic::{AtomicUsize, Ordering::*};
 
 /// The op is waiting for a counterpart.
 pub const WAITING: usize = 0;
@@ -180,6 +183,20 @@ impl WaitQ {
             head: ptr::null(),
             tail: ptr::null(),
         }
+    }
+
+    /// Whether `n` is linked in this queue (for the models' checks).
+    #[cfg(all(test, loom))]
+    pub fn contains(&self, n: *const Node) -> bool {
+        let mut p = self.head;
+        while !p.is_null() {
+            if p == n {
+                return true;
+            }
+            // SAFETY: linked nodes are alive (module docs).
+            p = unsafe { (*p).next.get() };
+        }
+        false
     }
 
     /// # Safety
