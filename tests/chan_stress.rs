@@ -486,16 +486,14 @@ fn mpmc_select() {
     variant("select", select_round);
 }
 
-/// Regression test for a lost wake-up in `Waiter::block_until` (src/sched/park.rs): the alarm
-/// timer is armed before the goroutine parks, so a deadline that passes at once fires the
-/// timer while the G is still running; its `Sched::ready` finds no park and does nothing, and
-/// the G then parks with nobody left to wake it. Each `send_timeout` below has no receiver, so
-/// only its timer can end it; it hangs within a few iterations. (The same early timer, firing
-/// between `set_waiting` and the end of the park's unlock closure, resumes the G on another M
-/// while the first still runs the closure on the G's stack: the occasional SIGSEGV/SIGILL of
-/// the timed variants above.) Ignored until that is fixed.
+/// Regression test for a lost wake-up once in `Waiter::block_until` (src/sched/park.rs): the
+/// alarm timer was armed before the goroutine parked, so a deadline that passed at once fired
+/// the timer while the G was still running; its `Sched::ready` found no park and did nothing,
+/// and the G then parked with nobody left to wake it (it hung within a few iterations). The
+/// same early timer, firing between `set_waiting` and the end of the park's unlock closure,
+/// could resume the G on another M while the first still ran the closure: the occasional
+/// SIGSEGV/SIGILL of the timed variants above. The timer is now armed by the unlock closure.
 #[test]
-#[ignore = "gort bug: Waiter::block_until arms its timer before the park (lost wake-up)"]
 fn timed_send_without_receiver_times_out() {
     watchdog(20, || {
         let rt = Builder::new().procs(2).build().unwrap();
