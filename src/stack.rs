@@ -17,9 +17,19 @@
 //! * The guard page directly below `Stack::base` is inaccessible for as long as the arena lives.
 //! * Arenas are unmapped only when the pool is dropped, which the scheduler does only after every
 //!   goroutine that ran on them is gone (see `Sched::shutdown`).
-//! * Free stacks in the pool's lists have had their pages returned to the kernel
-//!   (`MADV_DONTNEED`), so a burst of a million goroutines does not pin a million pages once it
-//!   is over. Guard markers survive `MADV_DONTNEED`.
+//! * Free stacks in the pool have had their pages returned to the kernel (`MADV_DONTNEED`),
+//!   so a burst of a million goroutines does not pin a million pages once it is over: all of
+//!   them (the cold list), or all but the top [`WARM_KEEP`] bytes for at most [`WARM_MAX`]
+//!   stacks per size class (the warm list, reused first). Guard markers survive
+//!   `MADV_DONTNEED`.
+//!
+//! # Why a warm list
+//! Every `madvise(MADV_DONTNEED)` flushes the TLB of each CPU running this process, with an
+//! inter-processor interrupt; a reused stack then takes a page fault and a zeroed page for the
+//! frame it touches first. Freeing and reusing stacks in a burst (skynet: a million goroutines
+//! come and go) spent a third of its time there. A warm stack keeps its top pages (the ones
+//! every goroutine touches), and its deep pages are released only if `mincore` says some were
+//! touched, which for most goroutines they were not: no `madvise`, no interrupt, no fault.
 
 use std::io;
 use std::sync::Mutex;
@@ -40,6 +50,13 @@ pub const MAX_STACK: usize = 1 << 30;
 pub const DEFAULT_STACK: usize = 64 * 1024;
 /// Address space reserved per arena (not memory: pages are only backed when touched).
 pub const ARENA_BYTES: usize = 1 << 30;
+/// Bytes at the top of a warm free stack that stay resident (see "Why a warm list").
+pub const WARM_KEEP: usize = 2 * PAGE;
+/// Most warm stacks kept per size class: bounds the memory a burst can leave behind
+/// (`WARM_MAX * WARM_KEEP` = 64 MiB).
+pub const WARM_MAX: usize = 8192;
+/// Largest stack size that may be kept warm (`mincore` needs a byte per page).
+const WARM_SIZE_MAX: usize = 1 << 20;
 /// `madvise` advice that installs guard markers (Linux 6.13, include/uapi/asm-generic/mman-common.h).
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 
@@ -136,6 +153,9 @@ struct Arena {
 /// Stacks of one size.
 struct SizeClass {
     size: usize,
+    /// Free stacks with their top `WARM_KEEP` bytes possibly resident (reused first).
+    warm: Vec<Stack>,
+    /// Free stacks with every page returned.
     free: Vec<Stack>,
     arenas: Vec<Arena>,
 }
@@ -166,13 +186,14 @@ impl StackPool {
             None => {
                 classes.push(SizeClass {
                     size,
+                    warm: Vec::new(),
                     free: Vec::new(),
                     arenas: Vec::new(),
                 });
                 classes.last_mut().expect("just pushed")
             }
         };
-        if let Some(s) = class.free.pop() {
+        if let Some(s) = class.warm.pop().or_else(|| class.free.pop()) {
             return Ok(s);
         }
         let stride = size + PAGE;
@@ -223,34 +244,39 @@ impl StackPool {
         Ok(Stack { base, size })
     }
 
-    /// Takes back stacks no longer used, returning their memory to the kernel first.
-    ///
-    /// Adjacent stacks are released with one `madvise` call.
+    /// Takes back stacks no longer used, returning their memory to the kernel first: all of
+    /// it, or, for up to [`WARM_MAX`] warm stacks per size class, all but the top pages (see
+    /// the module docs).
     pub fn free_batch(&self, mut stacks: Vec<Stack>) {
         if stacks.is_empty() {
             return;
         }
-        stacks.sort_unstable_by_key(|s| s.base as usize);
-        let mut i = 0;
-        while i < stacks.len() {
-            // Grow a run of stacks whose slots are contiguous: [guard|stack][guard|stack]...
-            let start = stacks[i].base as usize;
-            let mut end = start + stacks[i].size;
-            let mut j = i + 1;
-            while j < stacks.len() && stacks[j].base as usize == end + PAGE {
-                end = stacks[j].base as usize + stacks[j].size;
-                j += 1;
-            }
-            // SAFETY: the range covers stacks (and guard pages between them) that we own and
-            // nobody runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
-            unsafe {
-                libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-            }
-            i = j;
+        // Decide how many may stay warm (racy with other frees: the bound is approximate).
+        let size = stacks[0].size;
+        let warm_room = if size <= WARM_SIZE_MAX && stacks.iter().all(|s| s.size == size) {
+            let classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
+            let warm = classes
+                .iter()
+                .find(|c| c.size == size)
+                .map_or(0, |c| c.warm.len());
+            WARM_MAX.saturating_sub(warm)
+        } else {
+            0
+        };
+        let cold = stacks.split_off(warm_room.min(stacks.len()));
+        let warm = stacks;
+        for s in &warm {
+            release_deep(s);
         }
+        release_all(cold.iter().collect());
         let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
-        for s in stacks {
+        for (s, is_warm) in warm
+            .into_iter()
+            .map(|s| (s, true))
+            .chain(cold.into_iter().map(|s| (s, false)))
+        {
             match classes.iter_mut().find(|c| c.size == s.size) {
+                Some(c) if is_warm => c.warm.push(s),
                 Some(c) => c.free.push(s),
                 None => debug_assert!(false, "runtime: freed a stack of an unknown size class"),
             }
@@ -266,6 +292,44 @@ impl StackPool {
             .iter()
             .map(|c| c.arenas.len())
             .sum()
+    }
+}
+
+/// Returns every page of `stacks` to the kernel, one `madvise` per run of adjacent slots.
+fn release_all(mut stacks: Vec<&Stack>) {
+    stacks.sort_unstable_by_key(|s| s.base as usize);
+    let mut i = 0;
+    while i < stacks.len() {
+        // Grow a run of stacks whose slots are contiguous: [guard|stack][guard|stack]...
+        let start = stacks[i].base as usize;
+        let mut end = start + stacks[i].size;
+        let mut j = i + 1;
+        while j < stacks.len() && stacks[j].base as usize == end + PAGE {
+            end = stacks[j].base as usize + stacks[j].size;
+            j += 1;
+        }
+        // SAFETY: the range covers stacks (and guard pages between them) that we own and
+        // nobody runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+        i = j;
+    }
+}
+
+/// Returns the pages of `s` below its top [`WARM_KEEP`] bytes, if any of them is resident.
+fn release_deep(s: &Stack) {
+    let deep = s.size - WARM_KEEP;
+    let mut resident = [0u8; WARM_SIZE_MAX / PAGE];
+    let pages = deep / PAGE;
+    // SAFETY: the range is page-aligned and inside our mapping; the vector has a byte per page.
+    let rc = unsafe { libc::mincore(s.base.cast(), deep, resident.as_mut_ptr()) };
+    if rc == 0 && resident[..pages].iter().all(|b| b & 1 == 0) {
+        return; // nothing touched down there: nothing to return
+    }
+    // SAFETY: the range is part of a stack we own and nobody runs on.
+    unsafe {
+        libc::madvise(s.base.cast(), deep, libc::MADV_DONTNEED);
     }
 }
 
@@ -351,11 +415,53 @@ mod tests {
             a.base.write(7);
         }
         let base = a.base;
-        pool.free_batch(vec![a, b]);
+        pool.free_batch(vec![b]);
+        pool.free_batch(vec![a]);
+        // The last freed comes back first, warm: its deep pages were returned (zero again),
+        // its top pages kept.
         let c = pool.alloc(MIN_STACK).unwrap();
-        assert!(c.base == base || c.base as usize == base as usize + MIN_STACK + PAGE);
-        // Returned pages read back as zero.
+        assert_eq!(c.base, base);
         // SAFETY: as above.
-        unsafe { assert_eq!(c.top().sub(1).read(), 0) };
+        unsafe {
+            assert_eq!(
+                c.base.read(),
+                0,
+                "a warm stack's deep page was not returned"
+            );
+            assert_eq!(
+                c.top().sub(1).read(),
+                7,
+                "a warm stack's top page was returned"
+            );
+        }
+    }
+
+    #[test]
+    fn warm_stacks_are_bounded_and_the_rest_return_every_page() {
+        let pool = StackPool::new();
+        let stacks: Vec<Stack> = (0..=WARM_MAX)
+            .map(|_| pool.alloc(MIN_STACK).unwrap())
+            .collect();
+        for s in &stacks {
+            // SAFETY: the stacks are ours; write their top byte.
+            unsafe { s.top().sub(1).write(7) };
+        }
+        let last = stacks.last().unwrap().base;
+        pool.free_batch(stacks);
+        // WARM_MAX stacks kept their top page; the one past the bound (the last in the batch,
+        // so the first of the cold list) returned it.
+        let again: Vec<Stack> = (0..=WARM_MAX)
+            .map(|_| pool.alloc(MIN_STACK).unwrap())
+            .collect();
+        for s in &again {
+            // SAFETY: as above.
+            let top = unsafe { s.top().sub(1).read() };
+            if s.base == last {
+                assert_eq!(top, 0, "a cold stack kept its top page");
+            } else {
+                assert_eq!(top, 7, "a warm stack lost its top page");
+            }
+        }
+        assert!(again.iter().any(|s| s.base == last));
     }
 }
