@@ -146,21 +146,7 @@ impl<T> Chan<T> {
         if let Some(v) = inner.buf.pop_front() {
             // A slot opened: a blocked sender (there is one only if the buffer was full)
             // moves its value to the tail.
-            let mut wake = None;
-            if let Some(n) = inner.sendq.pop_claim(skip) {
-                // SAFETY: a claimed sender node is ours until we finish its op.
-                unsafe {
-                    let n = &*n;
-                    if n.slot.is_null() {
-                        inner.reserved += 1;
-                        wake = (*n.op).finish(n.case, Outcome::Reserved);
-                    } else {
-                        let sv = (*n.slot.cast::<Option<T>>()).take();
-                        inner.buf.extend(sv);
-                        wake = (*n.op).finish(n.case, Outcome::Done);
-                    }
-                }
-            }
+            let wake = Self::refill(inner, skip);
             return RecvNow::Got(v, wake);
         }
         if let Some(n) = inner.sendq.pop_claim(skip) {
@@ -179,6 +165,24 @@ impl<T> Chan<T> {
             RecvNow::Closed
         } else {
             RecvNow::Empty
+        }
+    }
+
+    /// A buffer slot just opened: the first blocked sender fills it (its value moves to the
+    /// tail), or, if it is a `select` send case, the slot is reserved for it. Returns the
+    /// sender to wake after unlocking. Called under the lock.
+    fn refill(inner: &mut Inner<T>, skip: *const Op) -> Option<Waiter> {
+        let n = inner.sendq.pop_claim(skip)?;
+        // SAFETY: a claimed sender node is ours until we finish its op.
+        unsafe {
+            let n = &*n;
+            if n.slot.is_null() {
+                inner.reserved += 1;
+                (*n.op).finish(n.case, Outcome::Reserved)
+            } else {
+                inner.buf.extend((*n.slot.cast::<Option<T>>()).take());
+                (*n.op).finish(n.case, Outcome::Done)
+            }
         }
     }
 
@@ -365,20 +369,7 @@ impl<T> Chan<T> {
         // SAFETY: locked.
         let inner = unsafe { self.inner() };
         inner.reserved -= 1;
-        let mut wake = None;
-        if let Some(n) = inner.sendq.pop_claim(ptr::null()) {
-            // SAFETY: a claimed node is ours until we finish its op.
-            unsafe {
-                let n = &*n;
-                if n.slot.is_null() {
-                    inner.reserved += 1;
-                    wake = (*n.op).finish(n.case, Outcome::Reserved);
-                } else {
-                    inner.buf.extend((*n.slot.cast::<Option<T>>()).take());
-                    wake = (*n.op).finish(n.case, Outcome::Done);
-                }
-            }
-        }
+        let wake = Self::refill(inner, ptr::null());
         drop(g);
         if let Some(w) = wake {
             w.wake();

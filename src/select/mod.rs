@@ -377,11 +377,10 @@ impl<'a> Select<'a> {
                 .for_each(|l| std::mem::forget(l.1.raw_lock().lock()))
         };
         let unlock_all = || {
-            // SAFETY: called only while `lock_all` holds every lock.
-            locks
-                .iter()
-                .rev()
-                .for_each(|l| unsafe { l.1.raw_lock().unlock() })
+            for l in locks.iter().rev() {
+                // SAFETY: called only while `lock_all` holds every lock.
+                unsafe { l.1.raw_lock().unlock() }
+            }
         };
         let n = self.cases.len();
         loop {
