@@ -154,7 +154,7 @@ fn deadline(d: Duration) -> Option<Instant> {
 /// thread, or waits out a timeout.
 fn block_forever(timeout: Option<Duration>) {
     match timeout {
-        Some(d) => sleep_for(d),
+        Some(d) => crate::time::sleep(d),
         None => loop {
             if crate::sched::park::current().is_some() {
                 crate::sched::park::park(&mut || true);
@@ -162,20 +162,6 @@ fn block_forever(timeout: Option<Duration>) {
                 std::thread::park();
             }
         },
-    }
-}
-
-/// Sleeps for `d`: parks the goroutine until a timer readies it, or sleeps the thread.
-pub(crate) fn sleep_for(d: Duration) {
-    let Some(until) = deadline(d) else {
-        return block_forever(None);
-    };
-    if crate::sched::park::current().is_none() {
-        return std::thread::sleep(d);
-    }
-    while Instant::now() < until {
-        let w = crate::sched::park::Waiter::current();
-        crate::sched::park::Waiter::block_until(w.alarm(), (), until);
     }
 }
 
