@@ -376,6 +376,10 @@ impl<'a> Select<'a> {
                 .iter()
                 .for_each(|l| std::mem::forget(l.1.raw_lock().lock()))
         };
+        // As a park's release (on g0), this reads `locks` in the G's frame while it unlocks.
+        // That is sound although the G may be woken after the first unlock: to go on, the G
+        // must take every lock again (`remove_all`), in address order, and the lowest one is
+        // released last; after that last unlock the loop touches nothing of the G's.
         let unlock_all = || {
             for l in locks.iter().rev() {
                 // SAFETY: called only while `lock_all` holds every lock.
