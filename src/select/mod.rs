@@ -377,9 +377,10 @@ impl<'a> Select<'a> {
                 .for_each(|l| std::mem::forget(l.1.raw_lock().lock()))
         };
         // As a park's release (on g0), this reads `locks` in the G's frame while it unlocks.
-        // That is sound although the G may be woken after the first unlock: to go on, the G
-        // must take every lock again (`remove_all`), in address order, and the lowest one is
-        // released last; after that last unlock the loop touches nothing of the G's.
+        // That is sound although a counterpart may wake the G after the first unlock: to go
+        // on, the G must take every lock again (`remove_all`), in address order, and the lowest
+        // one is released last; after that last unlock the loop touches nothing of the G's.
+        // (A pairing park is woken without our locks: it releases only one, see `RecvPair`.)
         let unlock_all = || {
             for l in locks.iter().rev() {
                 // SAFETY: called only while `lock_all` holds every lock.
@@ -417,10 +418,21 @@ impl<'a> Select<'a> {
                         unlock_all();
                         Chosen::RecvClosed
                     }
-                    Ready::RecvPair(sender) => match ch.pair(&mut || unlock_all(), sender) {
-                        Some(slot) => Chosen::RecvValue(slot),
-                        None => continue,
-                    },
+                    Ready::RecvPair(sender) => {
+                        // Keep only this channel's lock for the pairing park: its release must
+                        // be a single unlock, since the paired select can wake us without
+                        // taking any of our other locks (see `unlock_all`).
+                        let addr = self.cases[i].addr;
+                        for l in locks.iter().filter(|l| l.0 != addr) {
+                            // SAFETY: `lock_all` holds every lock; each is released once.
+                            unsafe { l.1.raw_lock().unlock() }
+                        }
+                        // SAFETY: the remaining lock is held; the pairing releases it once.
+                        match ch.pair(&mut || unsafe { ch.raw_lock().unlock() }, sender) {
+                            Some(slot) => Chosen::RecvValue(slot),
+                            None => continue,
+                        }
+                    }
                     Ready::SendReceiver(node) => {
                         unlock_all();
                         Chosen::SendReceiver(node)
