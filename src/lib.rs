@@ -68,6 +68,7 @@ pub mod time;
 
 pub use builder::{run, Builder, Runtime};
 pub use goroutine::{go, GoId, Goroutine, JoinHandle};
+pub use sched::syscall::blocking;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
 pub(crate) use diag::fatal;

@@ -49,6 +49,9 @@ pub enum Action {
     Park(*mut (dyn FnMut() -> bool + 'static), bool),
     /// The G has finished.
     Exit,
+    /// The G returns from `blocking` and found no idle P for its M: queue it for any M with a
+    /// P (or for its locked M), and let this M, which has no P, go idle (Go's `exitsyscall0`).
+    ExitSyscall,
     /// Run this function on g0, then resume the same G on the same M at once (Go's
     /// `systemstack`): for work that needs more stack than a goroutine may have. The function
     /// must not park or panic.
@@ -300,8 +303,13 @@ impl M {
     /// # Safety
     /// Own thread, on g0, holding a P, with the yielding G switched out.
     unsafe fn yield_to_self(&self, sched: &Sched) -> bool {
-        // SAFETY: own state; we hold the P.
-        let (ml, p) = unsafe { (self.local(), &*self.p()) };
+        // A yield inside `blocking` (no P) takes the ordinary path.
+        // SAFETY: own state; a non-null P is ours.
+        let Some(p) = (unsafe { self.p().as_ref() }) else {
+            return false;
+        };
+        // SAFETY: own state.
+        let ml = unsafe { self.local() };
         // SAFETY: as above.
         let pl = unsafe { p.local() };
         let tick = pl.schedtick.wrapping_add(1);
@@ -323,14 +331,42 @@ impl M {
     /// Carries out what a G asked for when it switched to g0.
     ///
     /// # Safety
-    /// Own thread, on g0, holding a P, right after `g` switched out.
+    /// Own thread, on g0, right after `g` switched out; holding a P, except after a park, a
+    /// yield or `ExitSyscall` inside `blocking` (those handle a null P).
     unsafe fn finish(&self, sched: &Sched, g: Arc<G>, action: Action) {
         let p = self.p();
         match action {
             Action::Yield => {
                 g.set_state(g::RUNNABLE);
-                // SAFETY: we hold p.
-                sched.runqput(unsafe { &*p }, g, false);
+                // Without a P (a yield inside `blocking`), the G goes to the global queue.
+                // SAFETY: a non-null p is ours.
+                match unsafe { p.as_ref() } {
+                    Some(p) => sched.runqput(p, g, false),
+                    None => {
+                        sched.globrunqput(vec![g]);
+                        sched.wakep();
+                    }
+                }
+            }
+            Action::ExitSyscall => {
+                // Go's `exitsyscall0`: under the scheduler lock, either an idle P appeared
+                // since the G looked (then it runs here, next), or the G goes to the global
+                // queue; an M releasing its P checks that queue under the same lock, so the G
+                // cannot be missed. This M, without a P, then goes idle.
+                g.set_state(g::RUNNABLE);
+                let mut l = sched.lock();
+                if let Some(np) = sched.pidleget(&mut l) {
+                    drop(l);
+                    // SAFETY: own state; the P came off the idle list, so it is ours.
+                    unsafe { self.local() }.p = np;
+                    // SAFETY: as above.
+                    sched.runqput(unsafe { &*np }, g, true);
+                } else {
+                    l.runq.push_back(g);
+                    sched.runqsize.store(l.runq.len(), SeqCst);
+                    drop(l);
+                    sched.wakep();
+                }
             }
             Action::Park(unlock, no_cancel) => {
                 let seq = g.seq();
@@ -341,9 +377,16 @@ impl M {
                     // The park is complete: from here on cancellation may wake it too.
                     g.parked(seq, no_cancel);
                 } else if g.try_ready(seq) {
-                    // Called off, and nobody else readied it meanwhile: run it next.
-                    // SAFETY: we hold p.
-                    sched.runqput(unsafe { &*p }, g, true);
+                    // Called off, and nobody else readied it meanwhile: run it next (or, with
+                    // no P, as a park inside `blocking`, from the global queue).
+                    // SAFETY: a non-null p is ours.
+                    match unsafe { p.as_ref() } {
+                        Some(p) => sched.runqput(p, g, true),
+                        None => {
+                            sched.globrunqput(vec![g]);
+                            sched.wakep();
+                        }
+                    }
                 }
             }
             Action::Exit => {

@@ -38,6 +38,7 @@ pub mod note;
 pub mod p;
 pub mod park;
 pub mod runq;
+pub mod syscall;
 pub mod timer;
 
 use self::g::{Entry, G, RUNNABLE};

@@ -147,6 +147,21 @@ pub fn yield_now() {
     check_cancel(g, &mut || true);
 }
 
+/// Leaves this M, which has no P, for whichever M with a P picks the G up: the slow path of
+/// returning from `blocking` (see `syscall.rs`). Like a park, a goroutine that is unwinding
+/// stays on its thread (pinned, it waits for its M to be handed a P).
+pub fn exitsyscall_requeue() {
+    let pin = panicking();
+    if pin {
+        crate::runtime::lock_os_thread();
+    }
+    // SAFETY: on a goroutine (callers check), on the M current_m() names.
+    unsafe { switch_to_g0(current_m(), Action::ExitSyscall) };
+    if pin {
+        crate::runtime::unlock_os_thread();
+    }
+}
+
 /// Runs `f` on the current M's scheduler stack (g0), Go's `systemstack`, and returns its
 /// value; on a plain thread, just runs it. `f` must not park, yield or panic (a panic on g0
 /// aborts the process).
