@@ -49,6 +49,27 @@ unsafe impl<T: Send> Send for Chan<T> {}
 // SAFETY: as above; shared access goes through the lock.
 unsafe impl<T: Send> Sync for Chan<T> {}
 
+/// How long a send or receive may wait.
+#[derive(Clone, Copy)]
+pub enum Wait {
+    /// Not at all (`try_send`, `try_recv`).
+    Now,
+    /// Until the instant, or forever with None.
+    Until(Option<Instant>),
+}
+
+impl Wait {
+    /// The deadline to block until (None inside: forever), or None if the caller may not
+    /// block (any more).
+    fn deadline(self) -> Option<Option<Instant>> {
+        match self {
+            Wait::Now => None,
+            Wait::Until(Some(d)) if Instant::now() >= d => None,
+            Wait::Until(d) => Some(d),
+        }
+    }
+}
+
 /// What a receive found, under the lock.
 pub enum RecvNow<T> {
     /// A value, and maybe a sender to wake (after unlocking).
@@ -227,8 +248,10 @@ impl<T> Chan<T> {
         matches!(decode(s), Some((_, Outcome::Done)))
     }
 
-    /// Go's `chansend`: blocks until sent, closed (the value comes back) or `deadline`.
-    pub fn send(&self, v: T, deadline: Option<Instant>) -> Result<(), (T, bool)> {
+    /// Go's `chansend`: sends, waiting as `wait` allows. On failure the value comes back, with
+    /// true if it could not be sent in time (or at once, for [`Wait::Now`]), false if the
+    /// channel is closed.
+    pub fn send(&self, v: T, wait: Wait) -> Result<(), (T, bool)> {
         let g = self.lock();
         // SAFETY: locked.
         let v = match unsafe { self.send_now(self.inner(), v) } {
@@ -242,9 +265,9 @@ impl<T> Chan<T> {
             SendNow::Closed(v) => return Err((v, false)),
             SendNow::Full(v) => v,
         };
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        let Some(deadline) = wait.deadline() else {
             return Err((v, true));
-        }
+        };
         let mut slot = Some(v);
         match self.wait(g, true, &mut slot, deadline) {
             Some(Outcome::Done) => Ok(()),
@@ -288,9 +311,10 @@ impl<T> Chan<T> {
         s.and_then(decode).map(|(_, o)| o)
     }
 
-    /// Go's `chanrecv`: blocks until a value, closed-and-drained (`Err(false)`) or `deadline`
-    /// (`Err(true)`).
-    pub fn recv(&self, deadline: Option<Instant>) -> Result<T, bool> {
+    /// Go's `chanrecv`: receives, waiting as `wait` allows. `Err(false)` once the channel is
+    /// closed and drained; `Err(true)` if nothing came in time (or at once, for
+    /// [`Wait::Now`]).
+    pub fn recv(&self, wait: Wait) -> Result<T, bool> {
         loop {
             let g = self.lock();
             // SAFETY: locked.
@@ -309,9 +333,9 @@ impl<T> Chan<T> {
                 },
                 RecvNow::Empty => {}
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            let Some(deadline) = wait.deadline() else {
                 return Err(true);
-            }
+            };
             let mut slot: Option<T> = None;
             match self.wait(g, false, &mut slot, deadline) {
                 Some(Outcome::Done) => return Ok(slot.take().expect("delivered value")),

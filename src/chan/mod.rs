@@ -39,7 +39,7 @@ pub use self::error::{
 pub use crate::select::__select_no_case;
 pub use crate::select::{Select, SelectedOperation};
 
-use self::imp::{Chan, RecvNow, SendNow};
+use self::imp::{Chan, Wait};
 use std::fmt;
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
@@ -183,7 +183,7 @@ impl<T> Sender<T> {
                 block_forever(None);
                 unreachable!()
             }
-            Some(c) => c.send(v, None).map_err(|(v, _)| SendError(v)),
+            Some(c) => c.send(v, Wait::Until(None)).map_err(|(v, _)| SendError(v)),
         }
     }
 
@@ -201,19 +201,13 @@ impl<T> Sender<T> {
         let Some(c) = &self.chan else {
             return Err(TrySendError::Full(v));
         };
-        let g = c.lock();
-        // SAFETY: locked.
-        match unsafe { c.send_now(c.inner(), v) } {
-            SendNow::Sent(w) => {
-                drop(g);
-                if let Some(w) = w {
-                    w.wake();
-                }
-                Ok(())
+        c.send(v, Wait::Now).map_err(|(v, full)| {
+            if full {
+                TrySendError::Full(v)
+            } else {
+                TrySendError::Closed(v)
             }
-            SendNow::Closed(v) => Err(TrySendError::Closed(v)),
-            SendNow::Full(v) => Err(TrySendError::Full(v)),
-        }
+        })
     }
 
     /// [`send`](Sender::send), giving up after `timeout`.
@@ -229,13 +223,14 @@ impl<T> Sender<T> {
             block_forever(Some(timeout));
             return Err(SendTimeoutError::Timeout(v));
         };
-        c.send(v, deadline(timeout)).map_err(|(v, timed_out)| {
-            if timed_out {
-                SendTimeoutError::Timeout(v)
-            } else {
-                SendTimeoutError::Closed(v)
-            }
-        })
+        c.send(v, Wait::Until(deadline(timeout)))
+            .map_err(|(v, timed_out)| {
+                if timed_out {
+                    SendTimeoutError::Timeout(v)
+                } else {
+                    SendTimeoutError::Closed(v)
+                }
+            })
     }
 
     /// Closes the channel (Go's `close`): true if this call closed it. Blocked senders get
@@ -315,7 +310,7 @@ impl<T> Receiver<T> {
                 block_forever(None);
                 unreachable!()
             }
-            Some(c) => c.recv(None).map_err(|_| RecvError),
+            Some(c) => c.recv(Wait::Until(None)).map_err(|_| RecvError),
         }
     }
 
@@ -332,26 +327,14 @@ impl<T> Receiver<T> {
         let Some(c) = &self.chan else {
             return Err(TryRecvError::Empty);
         };
-        loop {
-            let g = c.lock();
-            // SAFETY: locked.
-            return match unsafe { c.recv_now(c.inner(), std::ptr::null()) } {
-                RecvNow::Got(v, w) => {
-                    drop(g);
-                    if let Some(w) = w {
-                        w.wake();
-                    }
-                    Ok(v)
-                }
-                RecvNow::Closed => Err(TryRecvError::Closed),
-                RecvNow::Empty => Err(TryRecvError::Empty),
-                // A select's send case is ready: it delivers as soon as it runs.
-                RecvNow::Pair(n) => match c.pair(move || drop(g), n) {
-                    Some(v) => Ok(v),
-                    None => continue,
-                },
-            };
-        }
+        // (A select's send case that is ready delivers as soon as it runs: see `Chan::pair`.)
+        c.recv(Wait::Now).map_err(|empty| {
+            if empty {
+                TryRecvError::Empty
+            } else {
+                TryRecvError::Closed
+            }
+        })
     }
 
     /// [`recv`](Receiver::recv), giving up after `timeout`.
@@ -369,7 +352,7 @@ impl<T> Receiver<T> {
             block_forever(Some(timeout));
             return Err(RecvTimeoutError::Timeout);
         };
-        c.recv(deadline(timeout)).map_err(|timed_out| {
+        c.recv(Wait::Until(deadline(timeout))).map_err(|timed_out| {
             if timed_out {
                 RecvTimeoutError::Timeout
             } else {
