@@ -100,19 +100,12 @@ pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
     if cancellable {
         check_cancel(g, unlock);
     }
-    let pin = panicking();
-    if pin {
-        crate::runtime::lock_os_thread();
-    }
     // SAFETY: the 'static is erased only for storage in the M; the closure lives in our frame,
     // which stays intact until we are resumed.
     let unlock: *mut (dyn FnMut() -> bool + 'static) =
         unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
-    // SAFETY: we are on a goroutine; the closure outlives the park.
-    unsafe { switch_to_g0(m, Action::Park(unlock, pin || !cancellable)) };
-    if pin {
-        crate::runtime::unlock_os_thread();
-    }
+    // SAFETY: we are on a goroutine, on m; the closure outlives the park.
+    unsafe { switch_pinned(m, |pin| Action::Park(unlock, pin || !cancellable)) };
     if cancellable {
         let g = current_g().expect("runtime: resumed outside a goroutine");
         check_cancel(g, &mut || true);
@@ -133,16 +126,9 @@ pub fn yield_now() {
     };
     // SAFETY: the running G is alive while it runs.
     check_cancel(unsafe { &*g }, &mut || true);
-    // As in `park`: a goroutine unwinding a panic must come back on the same thread.
-    let pin = panicking();
-    if pin {
-        crate::runtime::lock_os_thread();
-    }
+    // As in `park`, an unwinding goroutine comes back on the same thread (`switch_pinned`).
     // SAFETY: we are on a goroutine, running on m.
-    unsafe { switch_to_g0(m, Action::Yield) };
-    if pin {
-        crate::runtime::unlock_os_thread();
-    }
+    unsafe { switch_pinned(m, |_| Action::Yield) };
     let g = current_g().expect("runtime: resumed outside a goroutine");
     check_cancel(g, &mut || true);
 }
@@ -151,12 +137,23 @@ pub fn yield_now() {
 /// returning from `blocking` (see `syscall.rs`). Like a park, a goroutine that is unwinding
 /// stays on its thread (pinned, it waits for its M to be handed a P).
 pub fn exitsyscall_requeue() {
+    // SAFETY: on a goroutine (callers check), on the M current_m() names.
+    unsafe { switch_pinned(current_m(), |_| Action::ExitSyscall) };
+}
+
+/// [`switch_to_g0`] for a switch after which the G may resume on another M: a goroutine that
+/// is unwinding a panic is pinned to its thread meanwhile (Rust's panic count is
+/// thread-local). `action` is told whether it is pinned.
+///
+/// # Safety
+/// As for [`switch_to_g0`].
+unsafe fn switch_pinned(m: *const M, action: impl FnOnce(bool) -> Action) {
     let pin = panicking();
     if pin {
         crate::runtime::lock_os_thread();
     }
-    // SAFETY: on a goroutine (callers check), on the M current_m() names.
-    unsafe { switch_to_g0(current_m(), Action::ExitSyscall) };
+    // SAFETY: forwarded contract (lock_os_thread does not switch: m is still ours).
+    unsafe { switch_to_g0(m, action(pin)) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
