@@ -22,7 +22,7 @@
 use super::g::{self, G};
 use super::note::Note;
 use super::p::{self, P};
-use super::timer::{self, Timeout};
+use super::timer::Timeout;
 use super::{runq, Sched};
 use crate::arch;
 use std::cell::{Cell, UnsafeCell};
@@ -64,7 +64,7 @@ pub struct M {
     pub id: u64,
     sched: *const Sched,
     pub park: Note,
-    nextp: AtomicPtr<P>,
+    pub(super) nextp: AtomicPtr<P>,
     spin_on_wake: AtomicBool,
     pub(crate) local: UnsafeCell<MLocal>,
 }
@@ -678,116 +678,6 @@ impl M {
         unsafe { self.local() }.spinning = false;
         if sched.nmspinning.fetch_sub(1, SeqCst) == 1 {
             sched.wakep();
-        }
-    }
-
-    /// Our P is beyond `gomaxprocs`: move its work to the global queue and let it go.
-    ///
-    /// # Safety
-    /// Own thread, on g0, holding the P.
-    unsafe fn retire_p(&self, sched: &Sched) {
-        // SAFETY: our own thread on g0 (contract).
-        let ml = unsafe { self.local() };
-        let p_ptr = ml.p;
-        // SAFETY: we hold this live P (contract), so we own its queue and local state.
-        let (p, local, pl) = unsafe { (&*p_ptr, (*p_ptr).runq_local(), (*p_ptr).local()) };
-        let mut gs = Vec::new();
-        while let Some((g, _)) = local.pop() {
-            gs.push(g);
-        }
-        let stacks = std::mem::take(&mut pl.stacks);
-        sched.stacks.free_batch(stacks);
-        let mut l = sched.lock();
-        l.gfree.append(&mut pl.gfree);
-        sched.ngfree.store(l.gfree.len(), Relaxed);
-        l.runq.extend(gs);
-        sched.runqsize.store(l.runq.len(), SeqCst);
-        // Decide under the lock, where `set_gomaxprocs` changes the count: if it grew back
-        // meanwhile we keep the P; otherwise `pidleput` marks it retired.
-        if p.id >= sched.gomaxprocs.load(Relaxed) {
-            ml.p = ptr::null();
-            sched.pidleput(&mut l, p_ptr);
-        }
-        drop(l);
-        if ml.p.is_null() && ml.spinning {
-            ml.spinning = false;
-            sched.nmspinning.fetch_sub(1, SeqCst);
-        }
-        sched.wakep();
-    }
-
-    /// Go's `stoplockedm`: our locked G is not running; hand off our P and sleep until someone
-    /// gives us a P to run it with. False if told to exit.
-    ///
-    /// # Safety
-    /// Own thread, on g0.
-    unsafe fn stop_locked(&self, sched: &Sched) -> bool {
-        // SAFETY: our own state (contract: own thread, on g0).
-        let ml = unsafe { self.local() };
-        let p = std::mem::replace(&mut ml.p, ptr::null());
-        if ml.spinning {
-            ml.spinning = false;
-            sched.nmspinning.fetch_sub(1, SeqCst);
-        }
-        if !p.is_null() {
-            sched.handoffp(p);
-        }
-        self.park.sleep();
-        self.park.clear();
-        let p = self.nextp.swap(ptr::null_mut(), Relaxed);
-        if p.is_null() {
-            return false;
-        }
-        // SAFETY: our own state.
-        unsafe { self.local() }.p = p;
-        true
-    }
-
-    /// Go's `startlockedm`: the G we dequeued is locked to `lm`; give it our P and go idle.
-    ///
-    /// # Safety
-    /// Own thread, on g0, holding a P; `lm` is asleep in `stop_locked`.
-    unsafe fn start_locked(&self, _sched: &Sched, lm: *const M) {
-        // SAFETY: our own state (contract: own thread, on g0).
-        let ml = unsafe { self.local() };
-        let p = std::mem::replace(&mut ml.p, ptr::null());
-        // SAFETY: a locked M waiting for its G sleeps in stop_locked with no P and is on no
-        // idle list, so only the M that dequeued its G (us) hands it one.
-        unsafe { (*lm).hand_p(p, false) };
-    }
-}
-
-impl Sched {
-    /// Go's `handoffp`: find someone to run `p`, or put it on the idle list.
-    pub fn handoffp(&self, p: *const P) {
-        // SAFETY: p is a live P its former holder just released.
-        let pr = unsafe { &*p };
-        if !pr.runq.is_empty() || self.runqsize.load(SeqCst) > 0 {
-            self.startm(Some(p), false);
-            return;
-        }
-        if self.nmspinning.load(SeqCst) + self.npidle.load(SeqCst) == 0
-            && self
-                .nmspinning
-                .compare_exchange(0, 1, SeqCst, SeqCst)
-                .is_ok()
-        {
-            self.startm(Some(p), true);
-            return;
-        }
-        let mut l = self.lock();
-        if !l.runq.is_empty() {
-            drop(l);
-            self.startm(Some(p), false);
-            return;
-        }
-        self.pidleput(&mut l, p);
-        drop(l);
-        // Its timers now sit on an idle P: make sure an idle M wakes for them (Go does the
-        // same in `handoffp`).
-        let when = pr.timers.when0();
-        if when != timer::NONE {
-            self.timer_added(when);
         }
     }
 }

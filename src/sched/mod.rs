@@ -31,6 +31,7 @@
 //! At most `gomaxprocs / 2` Ms spin at once (more would burn CPU for nothing).
 
 pub mod g;
+mod handoff;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub mod m;
