@@ -282,6 +282,8 @@ where
 
 /// The scheduler of the current goroutine, or a panic telling the user to start a runtime.
 pub(crate) fn current_sched(what: &str) -> (*const m::M, &'static Sched) {
+    // A runtime call that may switch: a goroutine whose P was taken gets one back first.
+    crate::sched::preempt::check();
     let m = m::current_m();
     if m.is_null() {
         panic!("gort: {what} called outside a gort runtime; wrap your main in gort::run(|| ...)");

@@ -64,6 +64,7 @@ mod select;
 mod signal;
 mod stack;
 pub mod sync;
+mod sysmon;
 pub mod time;
 
 pub use builder::{run, Builder, Runtime};

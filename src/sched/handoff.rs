@@ -20,7 +20,7 @@ impl M {
     pub(super) unsafe fn retire_p(&self, sched: &Sched) {
         // SAFETY: our own thread on g0 (contract).
         let ml = unsafe { self.local() };
-        let p_ptr = ml.p;
+        let p_ptr = self.p();
         // SAFETY: we hold this live P (contract), so we own its queue and local state.
         let (p, local, pl) = unsafe { (&*p_ptr, (*p_ptr).runq_local(), (*p_ptr).local()) };
         let mut gs = Vec::new();
@@ -37,11 +37,11 @@ impl M {
         // Decide under the lock, where `set_gomaxprocs` changes the count: if it grew back
         // meanwhile we keep the P; otherwise `pidleput` marks it retired.
         if p.id >= sched.gomaxprocs.load(Relaxed) {
-            ml.p = ptr::null();
+            self.set_p(ptr::null());
             sched.pidleput(&mut l, p_ptr);
         }
         drop(l);
-        if ml.p.is_null() && ml.spinning {
+        if self.p().is_null() && ml.spinning {
             ml.spinning = false;
             sched.nmspinning.fetch_sub(1, SeqCst);
         }
@@ -56,7 +56,7 @@ impl M {
     pub(super) unsafe fn stop_locked(&self, sched: &Sched) -> bool {
         // SAFETY: our own state (contract: own thread, on g0).
         let ml = unsafe { self.local() };
-        let p = std::mem::replace(&mut ml.p, ptr::null());
+        let p = self.take_p();
         if ml.spinning {
             ml.spinning = false;
             sched.nmspinning.fetch_sub(1, SeqCst);
@@ -71,7 +71,7 @@ impl M {
             return false;
         }
         // SAFETY: our own state.
-        unsafe { self.local() }.p = p;
+        self.set_p(p);
         true
     }
 
@@ -80,9 +80,7 @@ impl M {
     /// # Safety
     /// Own thread, on g0, holding a P; `lm` is asleep in `stop_locked`.
     pub(super) unsafe fn start_locked(&self, _sched: &Sched, lm: *const M) {
-        // SAFETY: our own state (contract: own thread, on g0).
-        let ml = unsafe { self.local() };
-        let p = std::mem::replace(&mut ml.p, ptr::null());
+        let p = self.take_p();
         // SAFETY: a locked M waiting for its G sleeps in stop_locked with no P and is on no
         // idle list, so only the M that dequeued its G (us) hands it one.
         unsafe { (*lm).hand_p(p, false) };

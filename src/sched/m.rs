@@ -22,6 +22,7 @@
 use super::g::{self, G};
 use super::note::Note;
 use super::p::{self, P};
+use super::preempt;
 use super::timer::Timeout;
 use super::{runq, Sched};
 use crate::arch;
@@ -66,8 +67,21 @@ pub struct M {
     pub park: Note,
     pub(super) nextp: AtomicPtr<P>,
     spin_on_wake: AtomicBool,
+    /// The P this M holds (null: none). Written only on the M's own thread: by its code, and
+    /// by the preemption signal handler, which takes it only outside runtime sections (see
+    /// `preempt.rs`). Other threads read it as a hint (sysmon).
+    p: AtomicPtr<P>,
+    /// Preemption and blocking-call state, shared with sysmon (see `preempt.rs`).
+    pub(crate) pre: super::preempt::MPreempt,
     pub(crate) local: UnsafeCell<MLocal>,
 }
+
+// SAFETY: `local` (with its raw pointers and the G's action) is touched only by the M's own
+// thread (see "Ownership" above); `sched` points to a Sched the M keeps alive; everything else
+// is atomics or a Note. Sysmon reads only the atomics of a registered M.
+unsafe impl Send for M {}
+// SAFETY: as above.
+unsafe impl Sync for M {}
 
 /// State owned by the M's own thread.
 pub struct MLocal {
@@ -75,13 +89,15 @@ pub struct MLocal {
     pub g0_sp: *mut u8,
     /// The G running on this M (the M holds one strong count while it runs).
     pub curg: Option<Arc<G>>,
-    pub p: *const P,
     pub spinning: bool,
     pub action: Action,
     /// The G locked to this thread by `lock_os_thread`, if any.
     pub locked_g: Option<Arc<G>>,
     /// Set when a locked G exits: the thread ends too (as in Go).
     pub exit_thread: bool,
+    /// Set while this M's goroutine runs a `gort::blocking` call without a P on purpose;
+    /// cleared when the call returns or the goroutine switches out (see `preempt::check`).
+    pub in_blocking: bool,
     /// Set while this M runs timer functions: the Gs they ready go to the tail of the P's
     /// ring instead of `runnext`, so Gs whose timers fire together run in deadline order.
     pub ready_fifo: bool,
@@ -116,10 +132,25 @@ impl M {
         unsafe { &mut *self.local.get() }
     }
 
-    /// The P held by this M (null if none). Own thread only.
+    /// The P held by this M (null if none). Own thread only; on a goroutine stack, only inside
+    /// a runtime section (`preempt::Section`), since outside one a preemption may take it.
     pub fn p(&self) -> *const P {
-        // SAFETY: a read of our own state, not held.
-        unsafe { (*self.local.get()).p }
+        self.p.load(Relaxed)
+    }
+
+    /// Whether this M holds a P, read from another thread (a hint: it may change at once).
+    pub fn p_hint(&self) -> bool {
+        !self.p.load(Relaxed).is_null()
+    }
+
+    /// Sets the P held by this M. Own thread only, on g0 or inside a runtime section.
+    pub fn set_p(&self, p: *const P) {
+        self.p.store(p as *mut P, Relaxed);
+    }
+
+    /// Takes the P held by this M (null if none), as [`M::set_p`].
+    pub fn take_p(&self) -> *const P {
+        self.p.swap(ptr::null_mut(), Relaxed)
     }
 
     /// Hands a P (or null, meaning "exit") to this sleeping M and wakes it.
@@ -136,33 +167,38 @@ impl M {
 
 /// Thread entry of a new M.
 pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
-    let m = Box::new(M {
+    let m = Arc::new(M {
         id,
         sched: Arc::as_ptr(&sched),
         park: Note::new(),
         nextp: AtomicPtr::new(ptr::null_mut()),
         spin_on_wake: AtomicBool::new(false),
+        p: AtomicPtr::new(p as *mut P),
+        pre: super::preempt::MPreempt::new(),
         local: UnsafeCell::new(MLocal {
             g0_sp: ptr::null_mut(),
             curg: None,
-            p,
             spinning,
             action: Action::None,
             locked_g: None,
             exit_thread: false,
+            in_blocking: false,
             ready_fifo: false,
         }),
     });
     crate::signal::init_thread();
     set_current_m(&*m);
+    sched.sysmon.register(m.clone());
     // SAFETY: we are m's thread.
     unsafe { m.schedule(&sched) };
+    sched.sysmon.unregister(&m);
     set_current_m(ptr::null());
-    // SAFETY: we are m's thread; nobody else references m any more (it is on no list).
-    let p = unsafe { m.local().p };
-    if !p.is_null() {
-        let mut l = sched.lock();
-        sched.pidleput(&mut l, p);
+    // Whatever P we still hold or left for sysmon goes back to the idle list.
+    for p in [m.take_p(), super::preempt::reclaim(&m)] {
+        if !p.is_null() {
+            let mut l = sched.lock();
+            sched.pidleput(&mut l, p);
+        }
     }
     sched.m_exited();
 }
@@ -254,6 +290,7 @@ impl M {
         }
         let sp = ctx.sp;
         g.set_state(g::RUNNING);
+        self.pre.new_run();
         let ml = self.local.get();
         // SAFETY: own state; no reference is held across the switch (raw pointer accesses).
         unsafe {
@@ -284,6 +321,7 @@ impl M {
                         sp = (*g.ctx.get()).sp;
                     }
                     action => {
+                        (*ml).in_blocking = false;
                         let Some(g) = (*ml).curg.take() else {
                             crate::fatal("runtime: lost the current G")
                         };
@@ -324,6 +362,7 @@ impl M {
             return false;
         }
         pl.schedtick = tick;
+        self.pre.new_run();
         pl.inherit_streak = 0;
         true
     }
@@ -358,7 +397,7 @@ impl M {
                 if let Some(np) = sched.pidleget(&mut l) {
                     drop(l);
                     // SAFETY: own state; the P came off the idle list, so it is ours.
-                    unsafe { self.local() }.p = np;
+                    self.set_p(np);
                     // SAFETY: as above.
                     sched.runqput(unsafe { &*np }, g, true);
                 } else {
@@ -390,8 +429,9 @@ impl M {
                 }
             }
             Action::Exit => {
-                // SAFETY: we are the holder of the dead G and of p.
-                let (ctx, pl) = unsafe { (g.ctx(), (*p).local()) };
+                // SAFETY: we are the holder of the dead G.
+                let ctx = unsafe { g.ctx() };
+                // SAFETY: own state, on g0.
                 let ml = unsafe { self.local() };
                 if ctx.lock_count > 0 || ml.locked_g.as_ref().is_some_and(|lg| Arc::ptr_eq(lg, &g))
                 {
@@ -404,35 +444,49 @@ impl M {
                 }
                 g.set_state(g::DEAD);
                 ctx.sp = ptr::null_mut();
-                if let Some(s) = ctx.stack.take() {
-                    if s.size() == sched.default_stack && pl.stacks.len() < p::STACK_CACHE_MAX {
-                        pl.stacks.push(s);
-                    } else if s.size() == sched.default_stack {
-                        let mut batch = pl.stacks.split_off(p::STACK_CACHE_MAX / 2);
-                        batch.push(s);
-                        sched.stacks.free_batch(batch);
-                    } else {
-                        sched.stacks.free_batch(vec![s]);
-                    }
-                }
-                // SAFETY: we hold p.
-                P::bump(unsafe { &(*p).exited });
-                g.set_state(g::IDLE);
-                pl.gfree.push(g);
-                if pl.gfree.len() > p::GFREE_MAX {
-                    let batch = pl.gfree.split_off(p::GFREE_MAX / 2);
-                    let mut l = sched.lock();
-                    l.gfree.extend(batch);
-                    sched.ngfree.store(l.gfree.len(), Relaxed);
+                let stack = ctx.stack.take();
+                // SAFETY: a non-null p is ours.
+                match unsafe { p.as_ref() } {
+                    Some(p) => self.free_g(sched, p, g, stack),
+                    None => sched.free_g_global(g, stack), // preempted as it exited
                 }
                 if ml.exit_thread {
-                    let p = std::mem::replace(&mut ml.p, ptr::null());
-                    sched.handoffp(p);
+                    let p = self.take_p();
+                    if !p.is_null() {
+                        sched.handoffp(p);
+                    }
                 }
             }
             Action::None | Action::Call(_) => {
                 crate::fatal("runtime: a goroutine switched to g0 without an action")
             }
+        }
+    }
+
+    /// Keeps a dead G and its stack in `p`'s caches (half of a full cache moves to the
+    /// runtime-wide lists).
+    fn free_g(&self, sched: &Sched, p: &P, g: Arc<G>, stack: Option<crate::stack::Stack>) {
+        // SAFETY: we hold p (on g0).
+        let pl = unsafe { p.local() };
+        if let Some(s) = stack {
+            if s.size() == sched.default_stack && pl.stacks.len() < p::STACK_CACHE_MAX {
+                pl.stacks.push(s);
+            } else if s.size() == sched.default_stack {
+                let mut batch = pl.stacks.split_off(p::STACK_CACHE_MAX / 2);
+                batch.push(s);
+                sched.stacks.free_batch(batch);
+            } else {
+                sched.stacks.free_batch(vec![s]);
+            }
+        }
+        P::bump(&p.exited);
+        g.set_state(g::IDLE);
+        pl.gfree.push(g);
+        if pl.gfree.len() > p::GFREE_MAX {
+            let batch = pl.gfree.split_off(p::GFREE_MAX / 2);
+            let mut l = sched.lock();
+            l.gfree.extend(batch);
+            sched.ngfree.store(l.gfree.len(), Relaxed);
         }
     }
 
@@ -454,6 +508,13 @@ impl M {
             }
             let p_ptr = self.p();
             if p_ptr.is_null() {
+                // Our goroutine left a P we gave up (a preemption, a blocking call) and
+                // nobody took it yet: keep running it.
+                let p = preempt::reclaim(self);
+                if !p.is_null() {
+                    self.set_p(p);
+                    continue;
+                }
                 // SAFETY: our own thread, on g0, holding no P.
                 if !unsafe { self.stopm(sched) } {
                     return None;
@@ -542,7 +603,7 @@ impl M {
             }
             // SAFETY: as above.
             let ml = unsafe { self.local() };
-            ml.p = ptr::null();
+            self.set_p(ptr::null());
             sched.pidleput(&mut l, p_ptr);
             drop(l);
             let was_spinning = ml.spinning;
@@ -560,7 +621,7 @@ impl M {
                     let mut l = sched.lock();
                     if let Some(pp) = sched.pidleget(&mut l) {
                         drop(l);
-                        ml.p = pp;
+                        self.set_p(pp);
                         if was_spinning {
                             ml.spinning = true;
                             sched.nmspinning.fetch_add(1, SeqCst);
@@ -636,7 +697,7 @@ impl M {
                     // Off the idle list: nobody will wake our note (still clear).
                     // SAFETY: own state.
                     let ml = unsafe { self.local() };
-                    ml.p = p;
+                    self.set_p(p);
                     ml.spinning = false;
                     return true;
                 }
@@ -657,7 +718,7 @@ impl M {
         }
         // SAFETY: own state.
         let ml = unsafe { self.local() };
-        ml.p = p;
+        self.set_p(p);
         ml.spinning = self.spin_on_wake.load(Relaxed);
         true
     }

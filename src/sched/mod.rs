@@ -38,6 +38,7 @@ pub mod m;
 pub mod note;
 pub mod p;
 pub mod park;
+pub mod preempt;
 pub mod runq;
 pub mod syscall;
 pub mod timer;
@@ -81,12 +82,16 @@ pub struct Sched {
     pub poll_until: AtomicU64,
     lock: Mutex<Locked>,
     next_goid: AtomicU64,
-    /// Goroutines spawned from outside any P (main goroutines).
+    /// Goroutines spawned from outside any P (main goroutines), and ended without one
+    /// (preempted as they exited).
     ext_spawned: AtomicU64,
+    ext_exited: AtomicU64,
     /// Every G ever allocated (they are reused, never freed before the Sched).
     allgs: Mutex<Vec<Arc<G>>>,
     pub stacks: StackPool,
     pub default_stack: usize,
+    /// The monitor thread and the registry of live Ms (see `sysmon.rs`).
+    pub sysmon: crate::sysmon::Sysmon,
     /// Set once shutdown has cancelled the goroutines: Ms exit instead of scheduling.
     pub stopping: AtomicBool,
     /// New goroutines are born cancelled (they never run) once this is set.
@@ -137,9 +142,11 @@ impl Sched {
             }),
             next_goid: AtomicU64::new(1),
             ext_spawned: AtomicU64::new(0),
+            ext_exited: AtomicU64::new(0),
             allgs: Mutex::new(Vec::new()),
             stacks: StackPool::new(),
             default_stack,
+            sysmon: crate::sysmon::Sysmon::new(),
             stopping: AtomicBool::new(false),
             cancelling: AtomicBool::new(false),
             live_ms: Mutex::new(0),
@@ -216,7 +223,8 @@ impl Sched {
         stack_size: usize,
         created_by: &'static Location<'static>,
     ) -> u64 {
-        // Our P, if we are an M of this runtime holding one.
+        // Our P, if we are an M of this runtime holding one (kept until we queue the G).
+        let section = preempt::Section::enter(m);
         // SAFETY: forwarded contract: a non-null m is ours, and so is its P (Ps live as long
         // as their Sched).
         let p = unsafe { m.as_ref() }
@@ -284,10 +292,23 @@ impl Sched {
             None => self.globrunqput(vec![g]),
         }
         self.wakep();
+        drop(section);
         // Last, with no P state held: it may run a result's destructor (user code that could
         // even park) if the result's handle was dropped while its goroutine was finishing.
         drop(spent);
         id
+    }
+
+    /// Frees a dead G and its stack into the runtime-wide lists (its M had no P).
+    pub fn free_g_global(&self, g: Arc<G>, stack: Option<crate::stack::Stack>) {
+        if let Some(s) = stack {
+            self.stacks.free_batch(vec![s]);
+        }
+        self.ext_exited.fetch_add(1, SeqCst);
+        g.set_state(g::IDLE);
+        let mut l = self.lock();
+        l.gfree.push(g);
+        self.ngfree.store(l.gfree.len(), Relaxed);
     }
 
     fn gfget_global(&self, pl: &mut p::PLocal) -> Option<Arc<G>> {
@@ -353,6 +374,7 @@ impl Sched {
     /// runtime, else on its runtime's global queue.
     fn enqueue_readied(g: Arc<G>) {
         let m = m::current_m();
+        let _s = preempt::Section::enter(m);
         // SAFETY: a non-null current M is this thread's; its P (if any) is held by it.
         unsafe {
             if !m.is_null() {
@@ -428,6 +450,7 @@ impl Sched {
             .me
             .upgrade()
             .expect("runtime: startm on a dropped scheduler");
+        sched.sysmon.start(&sched);
         let id = self.next_mid.fetch_add(1, Relaxed);
         let p = SendPtr(p);
         let spawned = std::thread::Builder::new()
@@ -475,7 +498,8 @@ impl Sched {
         // Read every `exited` before any `spawned`: a G counted as exited was spawned earlier,
         // so the sum can over-count for an instant but never under-count.
         let procs: Vec<&P> = (0..MAX_PROCS).map_while(|i| self.p(i)).collect();
-        let exited: u64 = procs.iter().map(|p| p.exited.load(SeqCst)).sum();
+        let exited: u64 =
+            procs.iter().map(|p| p.exited.load(SeqCst)).sum::<u64>() + self.ext_exited.load(SeqCst);
         let spawned: u64 = procs.iter().map(|p| p.spawned.load(SeqCst)).sum::<u64>()
             + self.ext_spawned.load(SeqCst);
         spawned.saturating_sub(exited) as usize
@@ -502,6 +526,7 @@ impl Sched {
             pause = (pause * 2).min(Duration::from_millis(10));
         }
         self.stopping.store(true, SeqCst);
+        self.sysmon.stop();
         let idle: Vec<*const M> = {
             let mut l = self.lock();
             self.clear_timer_m(&mut l);

@@ -21,6 +21,7 @@
 
 use super::g::{Entry, G};
 use super::m::{current_m, Action, M};
+use super::preempt;
 use super::timer;
 use super::Sched;
 use crate::arch;
@@ -70,6 +71,8 @@ unsafe fn switch_to_g0(m: *const M, action: Action) {
     // SAFETY: we run on m as its current G; accesses go through raw pointers and none is used
     // after the switch, since we may resume on another M.
     unsafe {
+        // From here until we run again, the runtime uses the P (see `preempt.rs`).
+        let prev = preempt::before_switch(&*m);
         let ml = (*m).local.get();
         (*ml).action = action;
         let Some(g) = (*ml).curg.as_ref().map(Arc::as_ptr) else {
@@ -77,6 +80,7 @@ unsafe fn switch_to_g0(m: *const M, action: Action) {
         };
         let g0 = (*ml).g0_sp;
         arch::switch(&mut (*(*g).ctx.get()).sp, g0, 0);
+        preempt::after_switch(&*current_m(), prev);
     }
 }
 
@@ -195,6 +199,8 @@ pub fn poll_cancel() {
 /// # Safety
 /// `g` is the address of the G being started, whose M holds a strong count.
 pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
+    // SAFETY: the M that started us is this thread's and alive.
+    preempt::after_switch(unsafe { &*current_m() }, 0);
     {
         let g = g as *const G;
         // SAFETY: we are this G's holder while it runs.

@@ -6,18 +6,20 @@
 //! queue and this M goes idle, and the goroutine continues on whichever M picks it up (its own
 //! M, if it is locked to its thread).
 //!
-//! Go keeps the P attached for a moment (`_Psyscall`) and lets sysmon retake it after 20 µs,
-//! which makes short calls cheaper. gort has no sysmon yet, so the P is handed off at once
-//! (`entersyscallblock`): a call costs a wake-up of another M (a few microseconds), which is
-//! cheap beside a call that blocks.
+//! As Go's `_Psyscall`, the P stays with the M for a moment: `enter` parks it in the M's
+//! `sys_p` slot, a call that returns quickly takes it back with one swap, and sysmon retakes it
+//! (hands it to another M) once the call has lasted a sysmon tick (20 µs to 10 ms, see
+//! `sysmon.rs`) and the P has work waiting. Without that delay every call, however short,
+//! would cost a wake-up of another M.
 //!
 //! While `f` runs, the M has no P. gort calls inside `f` work as on a plain thread: `go` and
 //! wake-ups queue on the global queue, timers go to the timer thread. A park or yield inside
 //! `f` parks the goroutine as usual (its M then goes idle), and when it resumes on an M with a
 //! P, the rest of `f` runs there with that P.
 
-use super::m::current_m;
 use super::park;
+use super::preempt::{self, Section};
+use std::sync::atomic::Ordering::*;
 
 /// Runs `f`, a call that may block its thread for long (a blocking syscall, `std::fs`, a C
 /// library), without stopping the other goroutines of this goroutine's P: the P is handed to
@@ -43,21 +45,26 @@ pub fn blocking<F: FnOnce() -> T, T>(f: F) -> T {
     f()
 }
 
-/// Hands the current M's P off; false if there is none (a plain thread, or a nested call).
+/// Parks the current M's P in its `sys_p` slot for the call; false if there is none (a plain
+/// thread, a nested call, or a goroutine whose P was taken by a preemption).
 fn enter() -> bool {
-    let m = current_m();
-    if park::current().is_none() {
+    let Some((m, _)) = park::current() else {
         return false;
-    }
-    // SAFETY: our own M, running us; its P field is ours to change while we run on it.
-    let p = unsafe { std::mem::replace(&mut (*m).local().p, std::ptr::null()) };
+    };
+    let _s = Section::enter(m);
+    // SAFETY: our own M, running us (inside a section, so its P is ours to move).
+    let m = unsafe { &*m };
+    let p = m.take_p();
     if p.is_null() {
         return false;
     }
-    // SAFETY: an M's scheduler outlives the M.
-    let sched = unsafe { &*(*m).sched_ptr() };
-    // `handoffp` may start a thread: give it the scheduler stack.
-    park::on_system_stack(|| sched.handoffp(p));
+    // SAFETY: our own M's state, not held.
+    unsafe { m.local() }.in_blocking = true;
+    m.pre
+        .sys_seq
+        .store(m.pre.sys_seq.load(Relaxed) + 1, Relaxed);
+    // Release: whoever swaps the P out (sysmon, or us) sees what we did with it.
+    m.pre.sys_p.store(p as *mut _, Release);
     true
 }
 
@@ -66,21 +73,25 @@ struct Exit;
 
 impl Drop for Exit {
     fn drop(&mut self) {
-        let m = current_m();
-        // SAFETY: our own M (we may be on another one than at `enter` if `f` parked).
-        if !unsafe { (*m).p() }.is_null() {
-            return; // `f` parked and we resumed on an M with a P
-        }
-        // SAFETY: an M's scheduler outlives the M.
-        let sched = unsafe { &*(*m).sched_ptr() };
-        let p = {
-            let mut l = sched.lock();
-            sched.pidleget(&mut l)
+        let Some((m, _)) = park::current() else {
+            return;
         };
-        match p {
-            // SAFETY: our own M; the P came off the idle list, so it is ours now.
-            Some(p) => unsafe { (*m).local().p = p },
-            None => park::exitsyscall_requeue(),
+        // SAFETY: our own M's state, not held.
+        unsafe { (*m).local() }.in_blocking = false;
+        {
+            let _s = Section::enter(m);
+            // SAFETY: our own M (maybe another one than at `enter`, if `f` parked).
+            let m = unsafe { &*m };
+            if !m.p().is_null() {
+                return; // `f` parked and we resumed on an M with a P
+            }
+            // The fast path: sysmon did not retake our P.
+            let p = m.pre.sys_p.swap(std::ptr::null_mut(), Acquire);
+            if !p.is_null() {
+                m.set_p(p);
+                return;
+            }
         }
+        preempt::reacquire();
     }
 }

@@ -368,6 +368,7 @@ impl Unarmed {
     pub fn arm(self) {
         let e = self.0;
         let m = current_m();
+        let _s = super::preempt::Section::enter(m);
         if !m.is_null() {
             // SAFETY: a non-null current M is this thread's; we read its P and scheduler
             // without holding the reference past this call (no switch happens here), and a P
@@ -699,6 +700,7 @@ mod tests {
     /// The timers of the P the calling goroutine runs on.
     fn my_p_len() -> usize {
         let m = current_m();
+        let _s = crate::sched::preempt::Section::enter(m);
         // SAFETY: called on a goroutine: its M and P are live; nothing switches meanwhile.
         unsafe { (*(*m).p()).timers.len() }
     }
