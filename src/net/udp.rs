@@ -95,7 +95,8 @@ impl UdpSocket {
     ///     b.connect(a.local_addr().unwrap()).unwrap();
     ///     a.send_to(b"two", b.local_addr().unwrap()).unwrap();
     ///     let mut buf = [0; 8];
-    ///     assert_eq!(&buf[..b.recv(&mut buf).unwrap()], b"two");
+    ///     let n = b.recv(&mut buf).unwrap();
+    ///     assert_eq!(&buf[..n], b"two");
     /// });
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
