@@ -68,9 +68,9 @@ pub fn poller_or_init(sched: &Sched) -> io::Result<&Arc<Poller>> {
 }
 
 /// Wakes the goroutines a poll returned.
-pub fn wake_all(ws: Vec<Box<Waiter>>) {
+pub fn wake_all(ws: Vec<Waiter>) {
     for w in ws {
-        (*w).wake();
+        w.wake();
     }
 }
 
@@ -127,7 +127,7 @@ pub enum Blocked {
     /// The deadline (the earliest timer) passed.
     Timeout,
     /// These goroutines' fds became ready; the M must wake them.
-    Ready(Vec<Box<Waiter>>),
+    Ready(Vec<Waiter>),
 }
 
 /// The idle M `m` (the one `take_poll_role` chose) waits in `epoll_wait` until its note is
@@ -258,7 +258,7 @@ mod tests {
             1
         );
         let poller = sched.netpoll.get().unwrap();
-        let fake_m = 8 as *mut M; // never dereferenced: only compared
+        let fake_m = ptr::dangling_mut::<M>(); // never dereferenced: only compared
         poller.poll_m.store(fake_m, SeqCst);
         let later = Instant::now() + Duration::from_secs(1);
         assert_eq!(poll_stale(&sched, later), 0);

@@ -103,7 +103,7 @@ impl PollDesc {
             Some(i) => i as usize,
             None => {
                 let i = s.len;
-                if i % CHUNK == 0 {
+                if i.is_multiple_of(CHUNK) {
                     if i / CHUNK >= MAX_CHUNKS {
                         crate::fatal("runtime: more than 4M poll descriptors in use");
                     }
@@ -192,7 +192,7 @@ impl PollDesc {
 
     /// Readiness for `dir` (an event from the poller): marks the slot `READY` and returns the
     /// parked waiter, if any, for the caller to wake. Callable from any thread.
-    pub fn unblock(&self, dir: Dir) -> Option<Box<Waiter>> {
+    pub fn unblock(&self, dir: Dir) -> Option<Waiter> {
         let slot = self.slot(dir);
         loop {
             let old = slot.load(Acquire);
@@ -205,7 +205,7 @@ impl PollDesc {
                 if old > WAIT {
                     // SAFETY: a pointer value in the slot is a `Box<Waiter>` published by
                     // `commit`; our CAS took it out, so we own it now.
-                    return Some(unsafe { Box::from_raw(old as *mut Waiter) });
+                    return Some(*unsafe { Box::from_raw(old as *mut Waiter) });
                 }
                 return None;
             }

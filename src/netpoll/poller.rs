@@ -77,7 +77,7 @@ impl Poller {
     /// Go's `netpoll(delay)`: waits up to `timeout` (None: until an event) and returns the
     /// waiters of the descriptors that became ready (the caller wakes them), and whether the
     /// eventfd rang. Runs on g0 or on a plain thread (sysmon, tests); never parks.
-    pub fn poll(&self, timeout: Option<Duration>) -> (Vec<Box<Waiter>>, bool) {
+    pub fn poll(&self, timeout: Option<Duration>) -> (Vec<Waiter>, bool) {
         let mut buf = [libc::epoll_event { events: 0, u64: 0 }; BATCH];
         let n = sys::epoll_wait(self.epfd(), &mut buf, timeout);
         self.last_poll.store(
