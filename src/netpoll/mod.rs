@@ -186,7 +186,10 @@ fn poll_stale(sched: &Sched, now: Instant) -> usize {
     n
 }
 
-#[cfg(test)]
+#[cfg(all(test, loom))]
+mod loom_tests;
+
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use std::os::fd::AsRawFd;
@@ -213,7 +216,7 @@ mod tests {
         poller.poll(Some(Duration::ZERO));
         assert_eq!(pd.prepare(Dir::Read), pd::Prepared::Wait);
         let rec = Box::into_raw(Box::new(Waiter::current()));
-        assert!(pd::commit(pd.slot(Dir::Read), rec));
+        assert!(pd.slot(Dir::Read).commit(rec));
         poller.nwait.fetch_add(1, SeqCst);
         (r, w, pd)
     }
@@ -235,12 +238,12 @@ mod tests {
             "polled although someone polled 1 ms ago"
         );
         assert!(
-            pd.slot(Dir::Read).load(SeqCst) > pd::WAIT,
+            pd.slot(Dir::Read).state() > pd::WAIT,
             "the waiter was taken"
         );
         let stale = fresh + STALE;
         assert_eq!(poll_stale(&sched, stale), 1, "a stale poller did not poll");
-        assert_eq!(pd.slot(Dir::Read).load(SeqCst), pd::READY);
+        assert_eq!(pd.slot(Dir::Read).state(), pd::READY);
         // Nothing waits any more: no poll at all.
         poller.nwait.fetch_sub(1, SeqCst);
         assert_eq!(poll_stale(&sched, stale + STALE), 0);

@@ -39,8 +39,10 @@
 
 use super::poller::Poller;
 use super::sys;
+use crate::loom::sync::atomic::AtomicUsize;
 use crate::sched::park::Waiter;
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering::*};
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub const NIL: usize = 0;
@@ -63,8 +65,8 @@ pub struct PollDesc {
     /// Bumped whenever the descriptor is freed (see "Close and reuse").
     gen: AtomicU32,
     fd: AtomicI32,
-    rg: AtomicUsize,
-    wg: AtomicUsize,
+    rg: Slot,
+    wg: Slot,
     /// The id of the first poller the fd was registered with (0: none): a lock-free check for
     /// the common case of one runtime.
     reg0: AtomicU64,
@@ -129,8 +131,8 @@ impl PollDesc {
             index,
             gen: AtomicU32::new(0),
             fd: AtomicI32::new(-1),
-            rg: AtomicUsize::new(NIL),
-            wg: AtomicUsize::new(NIL),
+            rg: Slot::new(),
+            wg: Slot::new(),
             reg0: AtomicU64::new(0),
             regs: Mutex::new(Vec::new()),
         }
@@ -141,7 +143,7 @@ impl PollDesc {
         (u64::from(self.gen.load(Relaxed)) << 32) | u64::from(self.index)
     }
 
-    pub fn slot(&self, dir: Dir) -> &AtomicUsize {
+    pub fn slot(&self, dir: Dir) -> &Slot {
         match dir {
             Dir::Read => &self.rg,
             Dir::Write => &self.wg,
@@ -172,57 +174,19 @@ impl PollDesc {
         Ok(())
     }
 
-    /// Consumes a pending readiness event or claims the slot for a wait.
+    /// Consumes a pending readiness event or claims the `dir` slot for a wait.
     pub fn prepare(&self, dir: Dir) -> Prepared {
-        let slot = self.slot(dir);
-        loop {
-            // Acquire: pairs with the Release in `unblock` (a formality: the data itself is
-            // ordered by the kernel).
-            if slot.compare_exchange(READY, NIL, Acquire, Relaxed).is_ok() {
-                return Prepared::Ready;
-            }
-            if slot.compare_exchange(NIL, WAIT, Relaxed, Relaxed).is_ok() {
-                return Prepared::Wait;
-            }
-            if slot.load(Relaxed) > READY {
-                crate::fatal("runtime: two goroutines wait on one poll descriptor slot");
-            }
-        }
+        self.slot(dir).prepare()
     }
 
-    /// Readiness for `dir` (an event from the poller): marks the slot `READY` and returns the
-    /// parked waiter, if any, for the caller to wake. Callable from any thread.
+    /// Readiness for `dir` (an event from the poller): see [`Slot::unblock`].
     pub fn unblock(&self, dir: Dir) -> Option<Waiter> {
-        let slot = self.slot(dir);
-        loop {
-            let old = slot.load(Acquire);
-            if old == READY {
-                return None;
-            }
-            // AcqRel: Acquire pairs with the Release of `commit` (the box's contents); Release
-            // pairs with the Acquire of `prepare`/`finish`.
-            if slot.compare_exchange(old, READY, AcqRel, Acquire).is_ok() {
-                if old > WAIT {
-                    // SAFETY: a pointer value in the slot is a `Box<Waiter>` published by
-                    // `commit`; our CAS took it out, so we own it now.
-                    return Some(*unsafe { Box::from_raw(old as *mut Waiter) });
-                }
-                return None;
-            }
-        }
+        self.slot(dir).unblock().map(|b| *b)
     }
 
-    /// Ends a wait: empties the slot and says whether readiness was seen. Frees the waiter box
-    /// if it was still there (the goroutine was woken by a timer or by cancellation).
+    /// Ends a wait in the `dir` slot: see [`Slot::finish`].
     pub fn finish(&self, dir: Dir) -> bool {
-        // AcqRel: Acquire pairs with `unblock`'s Release; Release is needed by nobody but
-        // keeps the swap symmetric with `commit`.
-        let old = self.slot(dir).swap(NIL, AcqRel);
-        if old > WAIT {
-            // SAFETY: as in `unblock`: the pointer came out of the slot through our swap.
-            drop(unsafe { Box::from_raw(old as *mut Waiter) });
-        }
-        old == READY
+        self.slot(dir).finish()
     }
 
     /// Frees the descriptor: deregisters the fd (which must still be open) from every poller,
@@ -243,20 +207,106 @@ impl PollDesc {
     }
 }
 
-/// Parks the current goroutine's record in the slot (`WAIT -> waiter`), on g0 in the park's
-/// unlock closure. False if readiness arrived first (the slot is no longer `WAIT`): the box is
-/// freed and the park must be called off.
-pub fn commit(slot: &AtomicUsize, rec: *mut Waiter) -> bool {
-    // Release: publishes the box's contents to `unblock`'s Acquire.
-    if slot
-        .compare_exchange(WAIT, rec as usize, Release, Relaxed)
-        .is_ok()
-    {
-        return true;
+/// One waiter slot (Go's `rg` or `wg`): `NIL`, `READY`, `WAIT` or a `Box<T>` pointer (see the
+/// module docs). Generic over the record so that the loom model can count frees.
+pub struct Slot<T = Waiter> {
+    word: AtomicUsize,
+    _owns: PhantomData<Box<T>>,
+}
+
+impl<T> Slot<T> {
+    pub fn new() -> Slot<T> {
+        Slot {
+            word: AtomicUsize::new(NIL),
+            _owns: PhantomData,
+        }
     }
-    // SAFETY: the box was never published (the CAS failed), so it is still ours.
-    drop(unsafe { Box::from_raw(rec) });
-    false
+
+    /// The raw state word (for tests).
+    #[cfg(test)]
+    pub fn state(&self) -> usize {
+        self.word.load(SeqCst)
+    }
+
+    /// Consumes a pending readiness event or claims the slot for a wait.
+    pub fn prepare(&self) -> Prepared {
+        loop {
+            // Acquire: pairs with the Release in `unblock` (a formality: the data itself is
+            // ordered by the kernel).
+            if self
+                .word
+                .compare_exchange(READY, NIL, Acquire, Relaxed)
+                .is_ok()
+            {
+                return Prepared::Ready;
+            }
+            if self
+                .word
+                .compare_exchange(NIL, WAIT, Relaxed, Relaxed)
+                .is_ok()
+            {
+                return Prepared::Wait;
+            }
+            if self.word.load(Relaxed) > READY {
+                crate::fatal("runtime: two goroutines wait on one poll descriptor slot");
+            }
+        }
+    }
+
+    /// Parks the waiter's record in the slot (`WAIT -> record`), on g0 in the park's unlock
+    /// closure. False if readiness arrived first (the slot is no longer `WAIT`): the record is
+    /// freed and the park must be called off.
+    pub fn commit(&self, rec: *mut T) -> bool {
+        // Release: publishes the record's contents to `unblock`'s Acquire.
+        if self
+            .word
+            .compare_exchange(WAIT, rec as usize, Release, Relaxed)
+            .is_ok()
+        {
+            return true;
+        }
+        // SAFETY: the record was never published (the CAS failed), so it is still ours.
+        drop(unsafe { Box::from_raw(rec) });
+        false
+    }
+
+    /// Readiness (an event from the poller): marks the slot `READY` and returns the parked
+    /// waiter's record, if any, for the caller to wake. Callable from any thread.
+    pub fn unblock(&self) -> Option<Box<T>> {
+        loop {
+            let old = self.word.load(Acquire);
+            if old == READY {
+                return None;
+            }
+            // AcqRel: Acquire pairs with the Release of `commit` (the record's contents);
+            // Release pairs with the Acquire of `prepare`/`finish`.
+            if self
+                .word
+                .compare_exchange(old, READY, AcqRel, Acquire)
+                .is_ok()
+            {
+                if old > WAIT {
+                    // SAFETY: a pointer value in the slot is a `Box<T>` published by `commit`;
+                    // our CAS took it out, so we own it now.
+                    return Some(unsafe { Box::from_raw(old as *mut T) });
+                }
+                return None;
+            }
+        }
+    }
+
+    /// Ends a wait: empties the slot and says whether readiness was seen. Frees the record if
+    /// it was still there (the goroutine was woken by a timer or by cancellation).
+    pub fn finish(&self) -> bool {
+        // AcqRel: Acquire pairs with `unblock`'s Release (and `commit`'s, for the record we
+        // free); Release keeps the swap symmetric with `commit`.
+        let old = self.word.swap(NIL, AcqRel);
+        if old > WAIT {
+            // SAFETY: as in `unblock`: the pointer came out of the slot through our swap.
+            drop(unsafe { Box::from_raw(old as *mut T) });
+        }
+        old == READY
+    }
 }
 
 /// The descriptor an epoll data word names, if it is still the same generation.
@@ -275,7 +325,7 @@ fn lookup(index: usize) -> Option<&'static PollDesc> {
     Some(unsafe { &*chunk.add(index % CHUNK) })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -288,7 +338,7 @@ mod tests {
         // An event between WAIT and the commit makes the commit fail.
         assert!(pd.unblock(Dir::Read).is_none());
         let rec = Box::into_raw(Box::new(Waiter::current()));
-        assert!(!commit(pd.slot(Dir::Read), rec));
+        assert!(!pd.slot(Dir::Read).commit(rec));
         assert!(pd.finish(Dir::Read));
         pd.free();
     }
@@ -298,14 +348,14 @@ mod tests {
         let pd = PollDesc::alloc(-1);
         assert_eq!(pd.prepare(Dir::Write), Prepared::Wait);
         let rec = Box::into_raw(Box::new(Waiter::current()));
-        assert!(commit(pd.slot(Dir::Write), rec));
+        assert!(pd.slot(Dir::Write).commit(rec));
         assert!(pd.unblock(Dir::Write).is_some());
         assert!(pd.unblock(Dir::Write).is_none());
         assert!(pd.finish(Dir::Write)); // READY, and no box left to free
                                         // The other way round: the waiter takes its own box back (a timer woke it).
         assert_eq!(pd.prepare(Dir::Write), Prepared::Wait);
         let rec = Box::into_raw(Box::new(Waiter::current()));
-        assert!(commit(pd.slot(Dir::Write), rec));
+        assert!(pd.slot(Dir::Write).commit(rec));
         assert!(!pd.finish(Dir::Write));
         assert!(pd.unblock(Dir::Write).is_none());
         pd.free();

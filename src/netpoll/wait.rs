@@ -14,7 +14,7 @@
 //! A wait that passes its deadline returns `ErrorKind::TimedOut`. A wake-up without readiness
 //! (a spurious one, see `pd.rs`) simply retries the syscall.
 
-use super::pd::{self, Dir, PollDesc, Prepared};
+use super::pd::{Dir, PollDesc, Prepared};
 use super::poller::Poller;
 use super::sys;
 use crate::sched::m::current_m;
@@ -183,7 +183,7 @@ fn park_on(pd: &'static PollDesc, dir: Dir, deadline: Option<Instant>, poller: &
         if let Some(u) = unarmed {
             u.arm();
         }
-        pd::commit(slot, rec)
+        slot.commit(rec)
     });
     cleanup.finish()
 }
