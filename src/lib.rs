@@ -2,7 +2,7 @@
 //!
 //! Goroutines — cheap, stackful, blocking-style threads — multiplexed onto OS threads by Go's
 //! G/M/P scheduler. No `async`, no function colouring: a goroutine that waits (for another
-//! goroutine, a channel, a [`sync`] primitive; I/O comes next) parks
+//! goroutine, a channel, a [`sync`] primitive, a socket in [`net`] or a pipe in [`io`]) parks
 //! only itself, and its thread runs something else.
 //!
 //! ```
@@ -56,7 +56,10 @@ mod builder;
 pub mod chan;
 mod diag;
 mod goroutine;
+pub mod io;
 mod loom;
+pub mod net;
+mod netpoll;
 pub mod runtime;
 mod sched;
 mod scope;

@@ -26,6 +26,7 @@ use super::preempt;
 use super::timer::Timeout;
 use super::{runq, Sched};
 use crate::arch;
+use crate::netpoll::Blocked;
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering::*};
@@ -162,6 +163,9 @@ impl M {
         self.nextp.store(p as *mut P, Relaxed);
         self.spin_on_wake.store(spinning, Relaxed);
         self.park.wakeup(); // Release: publishes nextp and spin_on_wake
+                            // The M may wait in epoll_wait rather than on the note's futex (`netpoll::block`).
+                            // SAFETY: an M's scheduler outlives the M.
+        crate::netpoll::break_poll(unsafe { &*self.sched }, self);
     }
 }
 
@@ -557,6 +561,11 @@ impl M {
                     return Some((g, false));
                 }
             }
+            // Go's non-blocking netpoll before stealing: goroutines whose fds are ready land
+            // on this P (FIFO, as timers' do).
+            if self.run_timers(|| crate::netpoll::poll_ready(sched)) {
+                continue 'top;
+            }
             // Due timers of any P (an idle one, or one whose M is busy): run them here (Go
             // steals timers in `stealWork`). They ready Gs onto this P.
             if self.run_timers(|| sched.run_all_timers()) {
@@ -666,32 +675,46 @@ impl M {
     ///
     /// If no other idle M does, this one sleeps only until the earliest timer of any P (it is
     /// the *timer sleeper*, see `timer.rs`); when that passes it takes an idle P itself and
-    /// returns, and `find_runnable` runs the due timers.
+    /// returns, and `find_runnable` runs the due timers. Once the runtime has a netpoller,
+    /// one idle M (normally the timer sleeper) waits in `epoll_wait` instead of on its note,
+    /// and wakes for I/O too (see `netpoll/mod.rs`, "Who polls, and when").
     ///
     /// # Safety
     /// Own thread, on g0, holding no P.
     unsafe fn stopm(&self, sched: &Sched) -> bool {
         let mut may_time = true;
         loop {
-            let deadline = {
+            let (deadline, poll) = {
                 let mut l = sched.lock();
                 if sched.stopping.load(SeqCst) {
                     return false;
                 }
                 l.midle.push(self);
-                if may_time {
+                let poll = crate::netpoll::take_poll_role(sched, &mut l, self, may_time);
+                let deadline = if may_time {
                     sched.timer_sleeper(&mut l, self)
                 } else {
                     None
+                };
+                (deadline, poll)
+            };
+            // The poller M waits in epoll_wait (until the deadline, its note or I/O).
+            let ready = if poll {
+                match crate::netpoll::block(sched, self, deadline) {
+                    Blocked::Woken => break,
+                    Blocked::Timeout => Vec::new(),
+                    Blocked::Ready(ws) => ws,
                 }
+            } else {
+                let Some(deadline) = deadline else {
+                    self.park.sleep();
+                    break;
+                };
+                if self.park.sleep_until(deadline) {
+                    break;
+                }
+                Vec::new()
             };
-            let Some(deadline) = deadline else {
-                self.park.sleep();
-                break;
-            };
-            if self.park.sleep_until(deadline) {
-                break;
-            }
             match sched.timer_timeout(self) {
                 Timeout::Run(p) => {
                     // Off the idle list: nobody will wake our note (still clear).
@@ -699,13 +722,26 @@ impl M {
                     let ml = unsafe { self.local() };
                     self.set_p(p);
                     ml.spinning = false;
+                    // Goroutines whose I/O is ready go on our P, in order.
+                    self.run_timers(|| {
+                        crate::netpoll::wake_all(ready);
+                        true
+                    });
                     return true;
                 }
-                Timeout::Exit => return false,
-                // No idle P: every P's holder runs its own timers; sleep without a deadline.
-                Timeout::NoP => may_time = false,
+                Timeout::Exit => {
+                    crate::netpoll::wake_all(ready); // global queue: shutdown cancels them
+                    return false;
+                }
+                // No idle P: every P's holder runs its own timers (and takes the readied
+                // goroutines from the global queue); sleep without a deadline.
+                Timeout::NoP => {
+                    crate::netpoll::wake_all(ready);
+                    may_time = false;
+                }
                 Timeout::Handoff => {
                     // Someone took us off the list and is about to wake us with a P.
+                    crate::netpoll::wake_all(ready);
                     self.park.sleep();
                     break;
                 }

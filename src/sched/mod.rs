@@ -100,6 +100,8 @@ pub struct Sched {
     live_ms: Mutex<usize>,
     ms_gone: Condvar,
     next_mid: AtomicU64,
+    /// The netpoller, created when a goroutine first waits on an fd (`crate::netpoll`).
+    pub netpoll: crate::netpoll::Slot,
 }
 
 /// State under the scheduler lock.
@@ -152,6 +154,7 @@ impl Sched {
             live_ms: Mutex::new(0),
             ms_gone: Condvar::new(),
             next_mid: AtomicU64::new(1),
+            netpoll: crate::netpoll::Slot::new(),
         });
         sched.set_gomaxprocs(procs);
         sched

@@ -35,6 +35,12 @@ impl Note {
         self.key.store(0, Relaxed);
     }
 
+    /// Whether `wakeup` was called since the last `clear` (Acquire, as `sleep`): for an M that
+    /// waits for its note in `epoll_wait` rather than on the futex (`netpoll::block`).
+    pub fn is_set(&self) -> bool {
+        self.key.load(Acquire) != 0
+    }
+
     /// Blocks the calling OS thread until `wakeup`.
     pub fn sleep(&self) {
         while self.key.load(Acquire) == 0 {

@@ -1,0 +1,219 @@
+//! Waiting for an fd to become ready: what every fd-backed type (`net`, `io`) embeds.
+//!
+//! [`PollIo::io`] runs a non-blocking syscall and, while it returns `EAGAIN`, waits:
+//! - **on a goroutine**: registers the fd with this runtime's poller (once), claims the
+//!   direction's slot of the poll descriptor and parks (see `pd.rs` for the state machine);
+//!   only the goroutine waits, never its thread. A deadline arms a timer that readies the
+//!   park by sequence number, as `Waiter::block_until` does. Goroutines waiting in the same
+//!   direction on the same fd take turns through a per-direction lock held for the whole
+//!   operation (Go's `fdMutex` read/write locks), so each slot has at most one waiter and an
+//!   edge-triggered event is never consumed by the wrong one.
+//! - **on a plain thread**: blocks the thread in poll(2) with the remaining timeout; the poll
+//!   descriptor is not touched.
+//!
+//! A wait that passes its deadline returns `ErrorKind::TimedOut`. A wake-up without readiness
+//! (a spurious one, see `pd.rs`) simply retries the syscall.
+
+use super::pd::{Dir, PollDesc, Prepared};
+use super::poller::Poller;
+use super::sys;
+use crate::sched::m::current_m;
+use crate::sched::park::{self, Alarm, Waiter};
+use crate::sched::{timer, Sched};
+use std::io;
+use std::os::fd::RawFd;
+use std::sync::atomic::Ordering::*;
+use std::time::{Duration, Instant};
+
+/// A poll descriptor and the per-direction turn locks for one open fd. Its owner keeps the fd
+/// open until this is dropped (declare it before the fd), so the descriptor is freed (and the
+/// fd deregistered) while the fd number still names it.
+pub struct PollIo {
+    pd: &'static PollDesc,
+    rlock: crate::sync::Mutex<()>,
+    wlock: crate::sync::Mutex<()>,
+}
+
+impl std::fmt::Debug for PollIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PollIo").finish_non_exhaustive()
+    }
+}
+
+/// The error of a wait that passed its deadline (Go's message).
+pub fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "i/o timeout")
+}
+
+/// The deadline `timeout` from now (None: no deadline, also for one too far to represent).
+pub fn deadline(timeout: Option<Duration>) -> Option<Instant> {
+    timeout.and_then(|d| Instant::now().checked_add(d))
+}
+
+/// One try of a non-blocking syscall: None on `WouldBlock`, the result otherwise (retrying
+/// `Interrupted`).
+fn attempt<T>(f: &mut impl FnMut() -> io::Result<T>) -> Option<io::Result<T>> {
+    loop {
+        match f() {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
+            r => return Some(r),
+        }
+    }
+}
+
+impl PollIo {
+    /// A descriptor for the open, non-blocking `fd`.
+    pub fn new(fd: RawFd) -> PollIo {
+        PollIo {
+            pd: PollDesc::alloc(fd),
+            rlock: crate::sync::Mutex::new(()),
+            wlock: crate::sync::Mutex::new(()),
+        }
+    }
+
+    /// Runs `f` (a non-blocking syscall on `fd`) until it does not fail with `WouldBlock`,
+    /// waiting for `dir`-readiness in between; `TimedOut` once `timeout` has passed.
+    pub fn io<T>(
+        &self,
+        fd: RawFd,
+        dir: Dir,
+        timeout: Option<Duration>,
+        mut f: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        if let Some(r) = attempt(&mut f) {
+            return r;
+        }
+        self.io_until(fd, dir, deadline(timeout), f)
+    }
+
+    /// [`PollIo::io`] with an absolute deadline, waiting first (the caller just saw EAGAIN or
+    /// EINPROGRESS).
+    pub fn io_until<T>(
+        &self,
+        fd: RawFd,
+        dir: Dir,
+        deadline: Option<Instant>,
+        mut f: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        if park::current().is_some() {
+            let _turn = match dir {
+                Dir::Read => self.rlock.lock(),
+                Dir::Write => self.wlock.lock(),
+            };
+            // Retry under the turn lock before waiting: the readiness edge may have been
+            // consumed by the goroutine that held it before us.
+            loop {
+                if let Some(r) = attempt(&mut f) {
+                    return r;
+                }
+                self.wait_goroutine(dir, deadline)?;
+            }
+        } else {
+            loop {
+                let ev = match dir {
+                    Dir::Read => libc::POLLIN | libc::POLLRDHUP,
+                    Dir::Write => libc::POLLOUT,
+                };
+                if !sys::poll_fd(fd, ev, deadline)? {
+                    return Err(timed_out());
+                }
+                if let Some(r) = attempt(&mut f) {
+                    return r;
+                }
+            }
+        }
+    }
+
+    /// Parks the current goroutine until the fd is ready for `dir` (or spuriously), or
+    /// `TimedOut` at the deadline.
+    fn wait_goroutine(&self, dir: Dir, deadline: Option<Instant>) -> io::Result<()> {
+        let m = current_m();
+        // SAFETY: we run on a goroutine, so `m` is our live M; its Sched outlives it. The
+        // reference is dropped before we park (we keep an Arc of the poller instead).
+        let poller = super::poller_or_init(unsafe { &*(*m).sched_ptr() })?.clone();
+        self.pd.register(&poller)?;
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(timed_out());
+        }
+        if self.pd.prepare(dir) == Prepared::Ready {
+            return Ok(());
+        }
+        let ready = park_on(self.pd, dir, deadline, &poller);
+        if !ready && deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(timed_out());
+        }
+        Ok(())
+    }
+}
+
+impl Drop for PollIo {
+    fn drop(&mut self) {
+        self.pd.free();
+    }
+}
+
+/// Parks the current goroutine in `pd`'s `dir` slot (which is `WAIT`, claimed by us) until the
+/// poller readies it, the deadline's timer fires, or shutdown cancels it. True if readiness
+/// was seen. The slot is `NIL` again on return, and on unwind.
+fn park_on(pd: &'static PollDesc, dir: Dir, deadline: Option<Instant>, poller: &Poller) -> bool {
+    let waiter = Waiter::current();
+    let mut unarmed = None;
+    let mut cleanup = Cleanup {
+        pd,
+        dir,
+        poller,
+        timer: None,
+        done: false,
+    };
+    if let (Some(d), Alarm::G { g, seq }) = (deadline, waiter.alarm()) {
+        let (id, u) = timer::prepare(d, Box::new(move || Sched::ready(g, seq)));
+        cleanup.timer = Some(id);
+        unarmed = Some(u);
+    }
+    let rec = Box::into_raw(Box::new(waiter));
+    let slot = pd.slot(dir);
+    // SeqCst: read by `find_runnable`'s poll check; a hint (the blocked poller M, if any,
+    // sees the event anyway).
+    poller.nwait.fetch_add(1, SeqCst);
+    park::park(&mut || {
+        // Copy everything onto g0 first: once the timer is armed or the record is
+        // published, the goroutine may resume elsewhere and this closure's captures go.
+        let (unarmed, slot, rec) = (unarmed.take(), slot, rec);
+        if let Some(u) = unarmed {
+            u.arm();
+        }
+        slot.commit(rec)
+    });
+    cleanup.finish()
+}
+
+/// Ends a park in a poll descriptor, also when it unwinds (cancellation at shutdown): cancels
+/// the deadline's timer, empties the slot (freeing our record if the poller did not take it)
+/// and takes us off the poller's waiter count.
+struct Cleanup<'a> {
+    pd: &'static PollDesc,
+    dir: Dir,
+    poller: &'a Poller,
+    timer: Option<timer::TimerId>,
+    done: bool,
+}
+
+impl Cleanup<'_> {
+    fn finish(&mut self) -> bool {
+        self.done = true;
+        if let Some(t) = self.timer.take() {
+            timer::cancel(t);
+        }
+        self.poller.nwait.fetch_sub(1, SeqCst);
+        self.pd.finish(self.dir)
+    }
+}
+
+impl Drop for Cleanup<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.finish();
+        }
+    }
+}
