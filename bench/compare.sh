@@ -469,7 +469,12 @@ report() {
         echo "Lower is better everywhere; a ratio below 1 means gort is faster / smaller than that peer."
     fi
     local n
-    for n in "${notes[@]}"; do echo "- $n"; done
+    declare -A said=()
+    for n in "${notes[@]}"; do
+        [[ -n "${said[$n]:-}" ]] && continue
+        said[$n]=1
+        echo "- $n"
+    done
     echo
     echo "<details><summary>all runs</summary>"
     echo
