@@ -25,7 +25,8 @@
 #
 # Writes the same report to bench/results.md. Logs: bench/target/logs/.
 # Never aborts on a failing peer: a cell that fails shows "fails", "timeout",
-# "build fails" or "n/a" (workload not implemented by that program).
+# "build fails", "no wrk" or "n/a" (workload not implemented by that program);
+# a hog median of 1000 ms or more shows "starves".
 #
 # To add a workload: add its name to WORKLOADS and its unit to UNIT below, and
 # implement it in bench/go/main.go, bench/peers/src/bin/{tokio,may}.rs and

@@ -62,7 +62,11 @@ pub fn args() -> Args {
             eprintln!("usage: <binary> serve-http <addr:port>");
             std::process::exit(2)
         });
-        return Args { workload, n: None, addr: Some(addr) };
+        return Args {
+            workload,
+            n: None,
+            addr: Some(addr),
+        };
     }
     let n = it.next().map(|s| {
         s.replace('_', "").parse::<usize>().unwrap_or_else(|_| {
@@ -70,7 +74,11 @@ pub fn args() -> Args {
             std::process::exit(2)
         })
     });
-    Args { workload, n, addr: None }
+    Args {
+        workload,
+        n,
+        addr: None,
+    }
 }
 
 /// Reports a wrong answer and exits non-zero, so the harness shows "fails".
