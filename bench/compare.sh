@@ -4,6 +4,7 @@
 #
 #   bench/compare.sh                  # all workloads
 #   bench/compare.sh spawn gosched    # only these
+#   bench/compare.sh http100 http1000 hog
 #   RUNS=9 TIMEOUT=60 bench/compare.sh
 #   RUNTIMES="go tokio may" bench/compare.sh   # leave a column out ("skipped")
 #
@@ -12,12 +13,20 @@
 #   TIMEOUT      seconds allowed for one run                          [120]
 #   RUNTIMES     runtimes to build and run, space separated           [go tokio may gort]
 #   SKIP_BUILD   1 = use the binaries already built                   [0]
-#   NO_INSTALL   1 = never apt-get install Go                         [0]
+#   NO_INSTALL   1 = never apt-get install Go or wrk                  [0]
 #   MAY_MEMORY_N coroutines for may's memory run (see README)         [30000]
+#   WRK_SECONDS  length of one wrk run in the http workloads          [5]
+#
+# Units: ns/..., ms and bytes are lower-is-better; req/s (http100, http1000)
+# is higher-is-better, and the table says so on those rows.
+# http workloads: the harness starts `BIN serve-http 127.0.0.1:PORT` (a free
+# port per run), waits until it accepts, checks two pipelined requests, runs
+# `wrk -t1 -c<N> -d<WRK_SECONDS>s`, reads "Requests/sec:" and kills the server.
 #
 # Writes the same report to bench/results.md. Logs: bench/target/logs/.
 # Never aborts on a failing peer: a cell that fails shows "fails", "timeout",
-# "build fails" or "n/a" (workload not implemented by that program).
+# "build fails", "no wrk" or "n/a" (workload not implemented by that program);
+# a hog median of 1000 ms or more shows "starves".
 #
 # To add a workload: add its name to WORKLOADS and its unit to UNIT below, and
 # implement it in bench/go/main.go, bench/peers/src/bin/{tokio,may}.rs and
@@ -31,12 +40,13 @@ TIMEOUT="${TIMEOUT:-120}"
 SKIP_BUILD="${SKIP_BUILD:-0}"
 NO_INSTALL="${NO_INSTALL:-0}"
 MAY_MEMORY_N="${MAY_MEMORY_N:-30000}"
+WRK_SECONDS="${WRK_SECONDS:-5}"
 TARGET="$BENCH/target"
 LOGS="$TARGET/logs"
 
 # ---------------------------------------------------------------- registry --
 # Workloads, in table order, with the unit of the number each program prints.
-WORKLOADS=(spawn gosched memory pingpong skynet threadring prodcons)
+WORKLOADS=(spawn gosched memory pingpong skynet threadring prodcons http100 http1000 hog)
 declare -A UNIT=(
     [spawn]="ns/goroutine"
     [gosched]="ns/yield"
@@ -45,7 +55,22 @@ declare -A UNIT=(
     [skynet]="ms"
     [threadring]="ns/hop"
     [prodcons]="ns/item"
+    [http100]="req/s"
+    [http1000]="req/s"
+    [hog]="ms"
 )
+# Lower is better unless the workload is listed here.
+declare -A HIGHER_BETTER=([http100]=1 [http1000]=1)
+# http workloads: wrk's connection count. They run `BIN serve-http ADDR`, driven by wrk.
+declare -A HTTP_CONNS=([http100]=100 [http1000]=1000)
+# A median at or above this is shown as "starves" (the number stays under "all runs").
+declare -A STARVES_AT=([hog]=1000)
+# Notes printed under the table when the workload was selected.
+declare -A WORKLOAD_NOTE=(
+    [http100]="http100/http1000: wrk -t1 -c<N> -d${WRK_SECONDS}s against each runtime's hand-written keep-alive server (one goroutine/task/coroutine per connection, all CPUs as workers). wrk runs on the same machine and shares its $(nproc) cores with the server, so req/s are lower than with a separate client; the columns are measured the same way."
+    [hog]="hog: one P/worker; the spinner is stopped after 3 s at the latest, so a sleeper starved for the whole time is ~2980 ms late. Medians of 1000 ms or more are shown as \"starves\" (numbers under \"all runs\")."
+)
+WORKLOAD_NOTE[http1000]="${WORKLOAD_NOTE[http100]}"
 
 # Runtimes, in column order; gort is the one compared against the others.
 ALL_RUNTIMES=(go tokio may gort)
@@ -67,6 +92,7 @@ declare -A EXTRA_ARGS=(
 group3() { echo "$1" | sed ':a;s/\B[0-9]\{3\}\>/,&/;ta'; }  # 30000 -> 30,000
 MAX_MAP_COUNT=$(cat /proc/sys/vm/max_map_count 2>/dev/null || echo '?')
 declare -A CELL_NOTE=(
+    [hog:may]="may's hog: a coroutine whose sleep ends is resumed on may's timer thread, not on its one worker, so a sleep is not held up by the spinner (wake-ups by channels or I/O would be)."
     [memory:may]="may is measured with $(group3 "$MAY_MEMORY_N") coroutines, not 1,000,000: it maps every coroutine stack separately (stack + guard page), so it cannot go much past ~32k live coroutines under the default vm.max_map_count ($MAX_MAP_COUNT)."
     [skynet:may]="skynet can have up to ~1.1M coroutines alive at once; may maps every coroutine stack separately (stack + guard page), so it fails (\"failed to alloc sys stack\") at ~32k live coroutines unless vm.max_map_count (here $MAX_MAP_COUNT) is raised."
 )
@@ -131,18 +157,20 @@ mkdir -p "$LOGS"
 # BUILT[rt] = 1 if the runtime's binary is usable.
 declare -A BUILT=()
 
-ensure_go() {
-    command -v go >/dev/null && return 0
-    if [[ "$NO_INSTALL" == 1 ]]; then log "go not found and NO_INSTALL=1"; return 1; fi
-    if ! command -v apt-get >/dev/null; then log "go not found and no apt-get to install it"; return 1; fi
+ensure_cmd() { # command apt-package -> installs the package if the command is missing
+    local cmd=$1 pkg=$2
+    command -v "$cmd" >/dev/null && return 0
+    if [[ "$NO_INSTALL" == 1 ]]; then log "$cmd not found and NO_INSTALL=1"; return 1; fi
+    if ! command -v apt-get >/dev/null; then log "$cmd not found and no apt-get to install it"; return 1; fi
     local sudo=()
     if [[ "$(id -u)" -ne 0 ]]; then sudo=(sudo); fi
-    log "installing Go (golang-go) with apt-get ... (log: ${LOGS#"$BENCH"/}/install-go.log)"
+    log "installing $cmd ($pkg) with apt-get ... (log: ${LOGS#"$BENCH"/}/install-$cmd.log)"
     { "${sudo[@]}" apt-get update -qq &&
-        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq golang-go; } \
-        >"$LOGS/install-go.log" 2>&1
-    command -v go >/dev/null || { log "  installing Go FAILED"; return 1; }
+        "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$pkg"; } \
+        >"$LOGS/install-$cmd.log" 2>&1
+    command -v "$cmd" >/dev/null || { log "  installing $cmd FAILED"; return 1; }
 }
+ensure_go() { ensure_cmd go golang-go; }
 
 build_go() {
     command -v go >/dev/null || { echo "go not found"; return 1; }
@@ -179,14 +207,128 @@ build() { # step-name runtimes... -- command...
 }
 
 if [[ -n "${ENABLED[go]:-}" && "$SKIP_BUILD" != 1 ]]; then ensure_go; fi
+WRK_OK=1
+for w in "${SELECTED[@]}"; do
+    if [[ -n "${HTTP_CONNS[$w]:-}" ]]; then
+        ensure_cmd wrk wrk || WRK_OK=0
+        # wrk and the server each need a descriptor per connection: raise the soft limit.
+        ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+        break
+    fi
+done
 build go go -- build_go
 build peers tokio may -- build_cargo peers
 build gort gort -- build_cargo gort
 
 # ---------------------------------------------------------------- run --
-# STATUS[w:rt]: ok | fails | timeout | n/a | build fails | skipped
+# STATUS[w:rt]: ok | fails | timeout | n/a | build fails | skipped | no wrk
 # VALS[w:rt]:   the RESULT numbers of the successful runs
-declare -A STATUS=() VALS=()
+# SOCKERR[w:rt]: runs in which wrk reported socket errors (http workloads)
+declare -A STATUS=() VALS=() SOCKERR=()
+
+# The http workloads' server, if one is running; never left behind.
+SERVER_PID=""
+stop_server() {
+    [[ -n "$SERVER_PID" ]] || return 0
+    kill -TERM "$SERVER_PID" 2>/dev/null
+    local t
+    for ((t = 0; t < 50; t++)); do
+        kill -0 "$SERVER_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    wait "$SERVER_PID" 2>/dev/null
+    SERVER_PID=""
+}
+trap stop_server EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+port_open() { # port -> 0 if something accepts connections on 127.0.0.1:port
+    timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
+}
+
+free_port() { # -> a port nobody listens on, below the ephemeral range (wrk's client ports)
+    local lo p t
+    lo=$(awk '{ print $1 }' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null)
+    [[ "$lo" =~ ^[0-9]+$ ]] && ((lo > 11000)) || lo=32768
+    for ((t = 0; t < 50; t++)); do
+        p=$((10000 + RANDOM % (lo - 10000)))
+        port_open "$p" || { echo "$p"; return 0; }
+    done
+    return 1
+}
+
+http_check() { # port -> 0 if two pipelined requests get exactly two answers
+    local one='HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!'
+    local req='GET / HTTP/1.1\r\nHost: localhost\r\n\r\n' want got
+    want=$(printf '%b%b' "$one" "$one" | od -An -c)
+    # shellcheck disable=SC2016  # the inner script's $1.. are its own arguments
+    got=$(timeout 5 bash -c '
+        exec 3<>/dev/tcp/127.0.0.1/$1 || exit 1
+        printf "%b%b" "$2" "$2" >&3
+        head -c "$3" <&3' _ "$1" "$req" "$(printf '%b%b' "$one" "$one" | wc -c)" | od -An -c)
+    [[ "$got" == "$want" ]]
+}
+
+run_http() { # workload runtime run-index
+    local w=$1 rt=$2 i=$3 key="$1:$2" conns=${HTTP_CONNS[$1]}
+    local errlog="$LOGS/$w-$rt.log" port rc t out value
+    if ! port=$(free_port); then
+        STATUS[$key]=fails; log "[$w $i/$RUNS] $rt: fails (no free port found)"; return
+    fi
+    local cmd=("${BIN[$rt]}" serve-http "127.0.0.1:$port")
+    echo "=== run $i: ${cmd[*]}" >>"$errlog"
+    (cd "$BENCH" && exec "${cmd[@]}") </dev/null >>"$errlog" 2>&1 &
+    SERVER_PID=$!
+    # Wait (up to 10 s) until the server accepts connections.
+    for ((t = 0; t < 100; t++)); do
+        port_open "$port" && break
+        if ! kill -0 "$SERVER_PID" 2>/dev/null; then break; fi
+        sleep 0.1
+    done
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+        wait "$SERVER_PID"; rc=$?; SERVER_PID=""
+        if ((rc == 3)); then STATUS[$key]="n/a"; else STATUS[$key]=fails; fi
+        log "[$w $i/$RUNS] $rt: ${STATUS[$key]} (server exited with $rc; log: ${errlog#"$BENCH"/})"
+        return
+    fi
+    if ((t == 100)); then
+        stop_server; STATUS[$key]=fails
+        log "[$w $i/$RUNS] $rt: fails (server did not accept on port $port in 10 s)"
+        return
+    fi
+    if ! http_check "$port"; then
+        stop_server; STATUS[$key]=fails
+        echo "wrong result: two pipelined GETs did not get exactly two \"Hello, world!\" responses" >>"$errlog"
+        log "[$w $i/$RUNS] $rt: fails (wrong answer to pipelined requests; log: ${errlog#"$BENCH"/})"
+        return
+    fi
+    local wrk=(wrk -t1 "-c$conns" "-d${WRK_SECONDS}s" "http://127.0.0.1:$port/")
+    echo "--- ${wrk[*]}" >>"$errlog"
+    out=$(timeout -k 5 $((WRK_SECONDS + 60)) "${wrk[@]}" 2>&1 </dev/null)
+    rc=$?
+    printf '%s\n' "$out" >>"$errlog"
+    local alive=1
+    kill -0 "$SERVER_PID" 2>/dev/null || alive=0
+    stop_server
+    value=$(printf '%s\n' "$out" | awk '$1 == "Requests/sec:" { print $2 }')
+    if ((!alive)); then
+        STATUS[$key]=fails; log "[$w $i/$RUNS] $rt: fails (server died under load; log: ${errlog#"$BENCH"/})"
+    elif ((rc != 0)) || ! is_number "$value"; then
+        STATUS[$key]=fails; log "[$w $i/$RUNS] $rt: fails (wrk exit $rc, no Requests/sec; log: ${errlog#"$BENCH"/})"
+    elif printf '%s\n' "$out" | grep -q 'Non-2xx or 3xx responses'; then
+        STATUS[$key]=fails; log "[$w $i/$RUNS] $rt: fails (non-2xx responses; log: ${errlog#"$BENCH"/})"
+    else
+        VALS[$key]="${VALS[$key]:-} $value"
+        if printf '%s\n' "$out" | grep -q 'Socket errors'; then
+            SOCKERR[$key]=$((${SOCKERR[$key]:-0} + 1))
+            log "[$w $i/$RUNS] $rt: $value ${UNIT[$w]} (wrk: $(printf '%s\n' "$out" | grep -o 'Socket errors.*'))"
+        else
+            log "[$w $i/$RUNS] $rt: $value ${UNIT[$w]}"
+        fi
+    fi
+}
 
 run_one() { # workload runtime run-index
     local w=$1 rt=$2 i=$3 key="$1:$2"
@@ -221,6 +363,7 @@ for w in "${SELECTED[@]}"; do
         : >"$LOGS/$w-$rt.log"
         if [[ -z "${ENABLED[$rt]:-}" ]]; then STATUS[$key]=skipped
         elif [[ "${BUILT[$rt]:-0}" != 1 ]]; then STATUS[$key]="build fails"
+        elif [[ -n "${HTTP_CONNS[$w]:-}" && "$WRK_OK" != 1 ]]; then STATUS[$key]="no wrk"
         else STATUS[$key]=ok
         fi
     done
@@ -229,7 +372,9 @@ for w in "${SELECTED[@]}"; do
     # is not run again.
     for ((i = 1; i <= RUNS; i++)); do
         for rt in "${ALL_RUNTIMES[@]}"; do
-            [[ "${STATUS[$w:$rt]}" == ok ]] && run_one "$w" "$rt" "$i"
+            [[ "${STATUS[$w:$rt]}" == ok ]] || continue
+            if [[ -n "${HTTP_CONNS[$w]:-}" ]]; then run_http "$w" "$rt" "$i"
+            else run_one "$w" "$rt" "$i"; fi
         done
     done
 done
@@ -240,12 +385,18 @@ cell() { # workload runtime -> table cell
     local key="$1:$2"
     if [[ "${STATUS[$key]}" == ok ]]; then
         local c
+        if starves "$1" "$2"; then printf 'starves'; return; fi
         c=$(fmt_num "${MED[$key]}")
         [[ -n "${CELL_TAG[$key]:-}" ]] && c="$c ${CELL_TAG[$key]}"
         printf '%s' "$c"
     else
         printf '%s' "${STATUS[$key]}"
     fi
+}
+
+starves() { # workload runtime -> 0 if the cell's median reaches the workload's STARVES_AT
+    local lim=${STARVES_AT[$1]:-}
+    [[ -n "$lim" ]] && awk -v m="${MED[$1:$2]}" -v l="$lim" 'BEGIN { exit !(m >= l) }'
 }
 
 version_of() { # crate -> version from peers/Cargo.lock
@@ -270,9 +421,17 @@ report() {
     echo "- machine: nproc=$(nproc), ${cpu:-unknown CPU}, $mem RAM, Linux $(uname -r)"
     echo "- $gov; $rustv"
     echo "- tokio $(version_of tokio), may $(version_of may), gort at $gortrev"
-    echo "- $RUNS runs per cell, median shown; timeout ${TIMEOUT}s per run; default worker count everywhere"
+    local w rt notes=() head="| workload" rule="|---" any_http=0 any_higher=0
+    for w in "${SELECTED[@]}"; do
+        [[ -n "${HTTP_CONNS[$w]:-}" ]] && any_http=1
+        [[ -n "${HIGHER_BETTER[$w]:-}" ]] && any_higher=1
+        [[ -n "${WORKLOAD_NOTE[$w]:-}" ]] && notes+=("${WORKLOAD_NOTE[$w]}")
+    done
+    if ((any_http)); then
+        echo "- $(wrk --version 2>/dev/null | head -n 1 | awk '{ print $1, $2 }' || true) (http load generator, on this machine)"
+    fi
+    echo "- $RUNS runs per cell, median shown; timeout ${TIMEOUT}s per run; default worker count everywhere (hog: 1)"
     echo
-    local w rt notes=() head="| workload" rule="|---"
     for rt in "${ALL_RUNTIMES[@]}"; do head="$head | ${TITLE[$rt]}"; rule="$rule|---:"; done
     for rt in "${PEERS[@]}"; do head="$head | gort/${TITLE[$rt]}"; rule="$rule|---:"; done
     echo "$head |"
@@ -287,11 +446,16 @@ report() {
             case "${STATUS[$key]}" in
                 ok|fails|timeout) [[ -n "${CELL_NOTE[$key]:-}" ]] && notes+=("${CELL_NOTE[$key]}") ;;
             esac
+            if [[ -n "${SOCKERR[$key]:-}" ]]; then
+                notes+=("$w / ${TITLE[$rt]}: wrk reported socket errors in ${SOCKERR[$key]} of its runs (see bench/target/logs/$w-$rt.log).")
+            fi
         done
         local row="| $w (${UNIT[$w]})"
+        [[ -n "${HIGHER_BETTER[$w]:-}" ]] && row="| $w (${UNIT[$w]}, **higher is better**)"
         for rt in "${ALL_RUNTIMES[@]}"; do row="$row | $(cell "$w" "$rt")"; done
         for rt in "${PEERS[@]}"; do
-            if [[ "${STATUS[$w:gort]}" == ok && "${STATUS[$w:$rt]}" == ok ]]; then
+            if [[ "${STATUS[$w:gort]}" == ok && "${STATUS[$w:$rt]}" == ok ]] &&
+                ! starves "$w" gort && ! starves "$w" "$rt"; then
                 row="$row | $(ratio "${MED[$w:gort]}" "${MED[$w:$rt]}")"
             else
                 row="$row | —"
@@ -300,9 +464,18 @@ report() {
         echo "$row |"
     done
     echo
-    echo "Lower is better everywhere; a ratio below 1 means gort is faster / smaller than that peer."
+    if ((any_higher)); then
+        echo "Ratios are gort / peer. Lower is better, except in the rows marked **higher is better** (req/s), where a ratio above 1 means gort serves more requests than that peer; everywhere else a ratio below 1 means gort is faster / smaller. A ratio is left out (—) when either cell has no number or starves."
+    else
+        echo "Lower is better everywhere; a ratio below 1 means gort is faster / smaller than that peer."
+    fi
     local n
-    for n in "${notes[@]}"; do echo "- $n"; done
+    declare -A said=()
+    for n in "${notes[@]}"; do
+        [[ -n "${said[$n]:-}" ]] && continue
+        said[$n]=1
+        echo "- $n"
+    done
     echo
     echo "<details><summary>all runs</summary>"
     echo

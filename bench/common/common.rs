@@ -32,10 +32,20 @@ pub const N_CONSUMERS: usize = 4;
 /// Capacity of prodcons's channel.
 pub const PRODCONS_CAP: usize = 128;
 
+/// hog: sleeps of this length, each measured for lateness ...
+pub const HOG_SLEEP: Duration = Duration::from_millis(20);
+/// ... this many times.
+pub const HOG_SLEEPS: usize = 50;
+/// hog: the spinner stops after this long even if the sleeper never got to run (a plain OS
+/// thread, outside the runtime, raises the stop flag), so a runtime that starves still ends.
+pub const HOG_CAP: Duration = Duration::from_secs(3);
+
 /// Parsed command line: workload name and an optional size override.
 pub struct Args {
     pub workload: String,
     pub n: Option<usize>,
+    /// The listen address of `serve-http` (its only argument).
+    pub addr: Option<String>,
 }
 
 pub fn args() -> Args {
@@ -47,13 +57,28 @@ pub fn args() -> Args {
             std::process::exit(2);
         }
     };
+    if workload == "serve-http" {
+        let addr = it.next().unwrap_or_else(|| {
+            eprintln!("usage: <binary> serve-http <addr:port>");
+            std::process::exit(2)
+        });
+        return Args {
+            workload,
+            n: None,
+            addr: Some(addr),
+        };
+    }
     let n = it.next().map(|s| {
         s.replace('_', "").parse::<usize>().unwrap_or_else(|_| {
             eprintln!("bad n: {s}");
             std::process::exit(2)
         })
     });
-    Args { workload, n }
+    Args {
+        workload,
+        n,
+        addr: None,
+    }
 }
 
 /// Reports a wrong answer and exits non-zero, so the harness shows "fails".
@@ -129,4 +154,34 @@ pub fn ns_per(elapsed: Duration, ops: usize) -> f64 {
 /// Prints the single result line the harness parses.
 pub fn report(value: f64) {
     println!("RESULT {value:.2}");
+}
+
+/// The answer to every HTTP request of the http workloads.
+pub const HTTP_RESPONSE: &[u8] =
+    b"HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!";
+
+/// Size of a connection's read buffer in the http servers; a request head that does not fit
+/// closes the connection.
+pub const HTTP_BUF: usize = 4096;
+
+/// The http servers' parser, shared by every Rust program (the Go one does the same): takes
+/// every complete request head (up to and including `\r\n\r\n`) from the front of
+/// `buf[..*len]`, appends one [`HTTP_RESPONSE`] per request to `out`, and moves what is left
+/// (the start of the next request) to the front, updating `*len`. Requests are assumed to have
+/// no body (wrk sends `GET`s).
+pub fn http_take_requests(buf: &mut [u8], len: &mut usize, out: &mut Vec<u8>) {
+    let mut start = 0;
+    while let Some(end) = find_head_end(&buf[start..*len]) {
+        out.extend_from_slice(HTTP_RESPONSE);
+        start += end;
+    }
+    if start > 0 {
+        buf.copy_within(start..*len, 0);
+        *len -= start;
+    }
+}
+
+/// Length of the request head at the front of `b` (through `\r\n\r\n`), if it is complete.
+fn find_head_end(b: &[u8]) -> Option<usize> {
+    b.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4)
 }

@@ -1,18 +1,22 @@
 // Go versions of the workloads. See bench/README.md.
 //
 // Usage: bench-go <workload> [n]
+// or:    bench-go serve-http <addr:port> (the http workloads: serves until killed)
 // Prints exactly one line "RESULT <number>". Exit 3 = workload not implemented.
-// GOMAXPROCS is left at its default (number of CPUs).
+// GOMAXPROCS is left at its default (number of CPUs), except in hog (1).
 package main
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -27,6 +31,12 @@ const (
 	nProducers  = 4          // prodcons
 	nConsumers  = 4          // prodcons
 	prodconsCap = 128        // prodcons: channel capacity
+
+	hogSleep  = 20 * time.Millisecond // hog: each sleep ...
+	hogSleeps = 50                    // ... this many times
+	hogCap    = 3 * time.Second       // hog: the spinner stops after this long in any case
+
+	httpBuf = 4096 // http: read buffer per connection; a larger request head closes it
 )
 
 // fail reports a wrong answer and exits non-zero, so the harness shows "fails".
@@ -246,7 +256,101 @@ func prodcons(n int) float64 {
 	return nsPer(elapsed, n)
 }
 
+var httpResponse = []byte("HTTP/1.1 200 OK\r\nContent-Length: 13\r\nContent-Type: text/plain\r\n\r\nHello, world!")
+var headEnd = []byte("\r\n\r\n")
+
+// httpConn: one goroutine per connection. Answers every complete request head (through
+// \r\n\r\n) in the buffer, pipelined ones included, with one write; keeps the start of an
+// incomplete one; closes on EOF or error. Requests are assumed to have no body (wrk sends
+// GETs). Same logic as http_take_requests in common/common.rs.
+func httpConn(c net.Conn) {
+	defer c.Close()
+	buf := make([]byte, httpBuf)
+	out := make([]byte, 0, httpBuf)
+	n := 0
+	for {
+		m, err := c.Read(buf[n:])
+		if m == 0 || err != nil {
+			return
+		}
+		n += m
+		start := 0
+		for {
+			i := bytes.Index(buf[start:n], headEnd)
+			if i < 0 {
+				break
+			}
+			out = append(out, httpResponse...)
+			start += i + len(headEnd)
+		}
+		if start > 0 {
+			n = copy(buf, buf[start:n])
+		}
+		if len(out) > 0 {
+			if _, err := c.Write(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
+		if n == len(buf) {
+			return // a request head larger than the buffer
+		}
+	}
+}
+
+func serveHTTP(addr string) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "listen:", err)
+		os.Exit(1)
+	}
+	for {
+		c, err := l.Accept()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "accept:", err)
+			continue
+		}
+		// Go's default; set explicitly, as every program does.
+		c.(*net.TCPConn).SetNoDelay(true)
+		go httpConn(c)
+	}
+}
+
+// hog: at GOMAXPROCS=1, one goroutine spins without calls (only an atomic load of the stop
+// flag, which the compiler inlines) while main sleeps hogSleeps times for hogSleep; returns
+// the worst lateness in ms. Go has no thread outside its scheduler, so the hogCap safety net
+// is a runtime timer here (the Rust programs use a plain OS thread).
+func hog() float64 {
+	runtime.GOMAXPROCS(1)
+	var stop int32
+	done := make(chan uint64)
+	time.AfterFunc(hogCap, func() { atomic.StoreInt32(&stop, 1) })
+	go func() {
+		var spins uint64
+		for atomic.LoadInt32(&stop) == 0 {
+			spins++
+		}
+		done <- spins
+	}()
+	var worst time.Duration
+	for i := 0; i < hogSleeps; i++ {
+		t0 := time.Now()
+		time.Sleep(hogSleep)
+		if late := time.Since(t0) - hogSleep; late > worst {
+			worst = late
+		}
+	}
+	atomic.StoreInt32(&stop, 1)
+	if spins := <-done; spins == 0 {
+		fail("hog: the spinner never ran")
+	}
+	return float64(worst.Nanoseconds()) / 1e6
+}
+
 func main() {
+	if len(os.Args) == 3 && os.Args[1] == "serve-http" {
+		serveHTTP(os.Args[2])
+	}
 	if len(os.Args) < 2 {
 		fmt.Fprintln(os.Stderr, "usage: bench-go <workload> [n]")
 		os.Exit(2)
@@ -283,6 +387,8 @@ func main() {
 		v = threadring(or(nHops))
 	case "prodcons":
 		v = prodcons(or(nItems))
+	case "hog":
+		v = hog()
 	default:
 		fmt.Fprintln(os.Stderr, "workload not implemented:", w)
 		os.Exit(3)

@@ -1,16 +1,21 @@
 //! gort versions of the workloads. See bench/README.md.
 //! Runtime: `gort::run` with its defaults (workers = number of CPUs); the
-//! workload body is the main goroutine.
+//! workload body is the main goroutine. Exception: `hog` runs on a runtime with
+//! one P (`Builder::new().procs(1)`).
 
 #[path = "../../common/common.rs"]
 mod common;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
 use gort::chan::{self, Receiver, Sender};
 use gort::sync::WaitGroup;
+
+// TODO(http): `mod http;` and the "serve-http" arm in main() once gort::net lands (see
+// src/http.rs); until then serve-http exits 3 and the http cells show "n/a".
 
 fn spawn(n: usize) -> f64 {
     // As Go's closure does, each task captures a plain reference to the shared counter: no
@@ -187,8 +192,42 @@ fn prodcons(n: usize) -> f64 {
     ns_per(elapsed, n)
 }
 
+/// hog: at one P, one goroutine spins without runtime calls (it only loads a stop flag) while
+/// the main goroutine sleeps HOG_SLEEPS times for HOG_SLEEP; returns the worst lateness in ms.
+/// A plain OS thread raises the flag after HOG_CAP so a starved run still ends.
+fn hog() -> f64 {
+    let rt = gort::Builder::new().procs(1).build().unwrap();
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    std::thread::spawn(move || {
+        std::thread::sleep(HOG_CAP);
+        stop.store(true, Ordering::Relaxed);
+    });
+    rt.run(move || {
+        let spinner = gort::go(move || {
+            let mut spins = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                spins += 1;
+            }
+            spins
+        });
+        let mut worst = 0f64;
+        for _ in 0..HOG_SLEEPS {
+            let t0 = Instant::now();
+            gort::time::sleep(HOG_SLEEP);
+            worst = worst.max(ms(t0.elapsed()) - ms(HOG_SLEEP));
+        }
+        stop.store(true, Ordering::Relaxed);
+        check("hog spinner ran", spinner.join().unwrap() > 0, true);
+        worst
+    })
+}
+
 fn main() {
     let a = args();
+    if a.workload == "hog" {
+        report(hog());
+        return;
+    }
     let value = gort::run(move || match a.workload.as_str() {
         "spawn" => spawn(a.n.unwrap_or(N_GOROUTINES)),
         "gosched" => gosched(a.n.unwrap_or(N_YIELDS)),

@@ -1,7 +1,8 @@
 //! may versions of the workloads. See bench/README.md.
 //! Runtime: default config (workers = number of CPUs, stack 0x1000 words =
 //! 32 KiB per coroutine). The workload body runs inside a coroutine
-//! (like Go's main goroutine).
+//! (like Go's main goroutine). Exceptions: `hog` runs with one worker
+//! (`may::config().set_workers(1)`); `serve-http <addr>` serves until killed.
 //!
 //! Note: may maps each coroutine stack separately (stack + guard page), so
 //! with the default vm.max_map_count (65530) it cannot hold much more than
@@ -10,12 +11,14 @@
 #[path = "../../../common/common.rs"]
 mod common;
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
 use may::go;
+use may::net::{TcpListener, TcpStream};
 use may::sync::{mpmc, mpsc, Semphore, SyncFlag};
 
 /// A WaitGroup-like countdown: `done()` by the last of `n` fires the flag.
@@ -225,6 +228,72 @@ fn prodcons(n: usize) -> f64 {
     ns_per(elapsed, n)
 }
 
+/// http: one coroutine per connection; see `http_take_requests` in common.rs.
+fn http_conn(mut s: TcpStream) {
+    let mut buf = vec![0u8; HTTP_BUF];
+    let mut len = 0;
+    let mut out = Vec::with_capacity(HTTP_BUF);
+    loop {
+        let n = match s.read(&mut buf[len..]) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        len += n;
+        http_take_requests(&mut buf, &mut len, &mut out);
+        if !out.is_empty() {
+            if s.write_all(&out).is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if len == buf.len() {
+            return; // a request head larger than the buffer
+        }
+    }
+}
+
+fn serve_http(addr: String) -> f64 {
+    let l = TcpListener::bind(&addr).expect("bind");
+    loop {
+        let (s, _) = match l.accept() {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                continue;
+            }
+        };
+        s.set_nodelay(true).unwrap();
+        go!(move || http_conn(s));
+    }
+}
+
+/// hog: with one worker, one coroutine spins without runtime calls (it only loads a stop
+/// flag) while the workload coroutine sleeps HOG_SLEEPS times for HOG_SLEEP; returns the worst
+/// lateness in ms. A plain thread raises the flag after HOG_CAP so a starved run still ends.
+fn hog() -> f64 {
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    std::thread::spawn(move || {
+        std::thread::sleep(HOG_CAP);
+        stop.store(true, Ordering::Relaxed);
+    });
+    let spinner = go!(move || {
+        let mut spins = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            spins += 1;
+        }
+        spins
+    });
+    let mut worst = 0f64;
+    for _ in 0..HOG_SLEEPS {
+        let t0 = Instant::now();
+        may::coroutine::sleep(HOG_SLEEP);
+        worst = worst.max(ms(t0.elapsed()) - ms(HOG_SLEEP));
+    }
+    stop.store(true, Ordering::Relaxed);
+    check("hog spinner ran", spinner.join().unwrap() > 0, true);
+    worst
+}
+
 fn main() {
     // A panic in any coroutine (e.g. may failing to allocate a stack) ends the process with a
     // failure instead of leaving the coroutine that waits for it blocked forever.
@@ -234,6 +303,9 @@ fn main() {
         std::process::exit(1);
     }));
     let a = args();
+    if a.workload == "hog" {
+        may::config().set_workers(1);
+    }
     let value = go!(move || match a.workload.as_str() {
         "spawn" => spawn(a.n.unwrap_or(N_GOROUTINES)),
         "gosched" => gosched(a.n.unwrap_or(N_YIELDS)),
@@ -242,6 +314,8 @@ fn main() {
         "skynet" => skynet(skynet_leaves(a.n)),
         "threadring" => threadring(a.n.unwrap_or(N_HOPS)),
         "prodcons" => prodcons(a.n.unwrap_or(N_ITEMS)),
+        "hog" => hog(),
+        "serve-http" => serve_http(a.addr.unwrap()),
         w => not_implemented(w),
     })
     .join();

@@ -1,18 +1,21 @@
 //! tokio versions of the workloads. See bench/README.md.
 //! Runtime: multi-threaded, default worker count (= number of CPUs).
 //! The workload body runs inside a spawned task (like Go's main goroutine),
-//! not on the block_on thread.
+//! not on the block_on thread. Exceptions: `hog` runs on a current-thread
+//! runtime (one thread, like GOMAXPROCS=1); `serve-http <addr>` serves until killed.
 
 #[path = "../../../common/common.rs"]
 mod common;
 
 use std::future::Future;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use common::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, Notify};
 
 /// A WaitGroup-like countdown: `done()` by the last of `n` wakes `wait()`.
@@ -233,8 +236,88 @@ async fn prodcons(n: usize) -> f64 {
     ns_per(elapsed, n)
 }
 
+/// http: one task per connection; see `http_take_requests` in common.rs.
+async fn http_conn(mut s: TcpStream) {
+    let mut buf = vec![0u8; HTTP_BUF];
+    let mut len = 0;
+    let mut out = Vec::with_capacity(HTTP_BUF);
+    loop {
+        let n = match s.read(&mut buf[len..]).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        len += n;
+        http_take_requests(&mut buf, &mut len, &mut out);
+        if !out.is_empty() {
+            if s.write_all(&out).await.is_err() {
+                return;
+            }
+            out.clear();
+        }
+        if len == buf.len() {
+            return; // a request head larger than the buffer
+        }
+    }
+}
+
+async fn serve_http(addr: String) -> f64 {
+    let l = TcpListener::bind(&addr).await.expect("bind");
+    loop {
+        let (s, _) = match l.accept().await {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("accept: {e}");
+                continue;
+            }
+        };
+        s.set_nodelay(true).unwrap();
+        tokio::spawn(http_conn(s));
+    }
+}
+
+/// hog: on a current-thread runtime, one task spins without awaiting (it only loads a stop
+/// flag) while the workload task sleeps HOG_SLEEPS times for HOG_SLEEP; returns the worst
+/// lateness in ms. A plain thread raises the flag after HOG_CAP so a starved run still ends.
+fn hog() -> f64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let stop: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+    std::thread::spawn(move || {
+        std::thread::sleep(HOG_CAP);
+        stop.store(true, Ordering::Relaxed);
+    });
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let spinner = tokio::spawn(async move {
+                let mut spins = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    spins += 1;
+                }
+                spins
+            });
+            let mut worst = 0f64;
+            for _ in 0..HOG_SLEEPS {
+                let t0 = Instant::now();
+                tokio::time::sleep(HOG_SLEEP).await;
+                worst = worst.max(ms(t0.elapsed()) - ms(HOG_SLEEP));
+            }
+            stop.store(true, Ordering::Relaxed);
+            check("hog spinner ran", spinner.await.unwrap() > 0, true);
+            worst
+        })
+        .await
+        .unwrap()
+    })
+}
+
 fn main() {
     let a = args();
+    if a.workload == "hog" {
+        report(hog());
+        return;
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -249,6 +332,7 @@ fn main() {
                 "skynet" => skynet(skynet_leaves(a.n)).await,
                 "threadring" => threadring(a.n.unwrap_or(N_HOPS)).await,
                 "prodcons" => prodcons(a.n.unwrap_or(N_ITEMS)).await,
+                "serve-http" => serve_http(a.addr.unwrap()).await,
                 w => not_implemented(w),
             }
         })
