@@ -10,6 +10,9 @@
 //!   (`std::thread::sleep`, `std::fs`, a C library). The goroutine keeps its thread; its P's
 //!   other goroutines move on with another M. See `sched/preempt.rs` for why this is sound.
 //!
+//! Each tick also polls the network if goroutines wait on I/O and nobody polled for 10 ms
+//! (every M busy running goroutines), as Go's sysmon does.
+//!
 //! Its cadence is Go's: it sleeps 20 µs between ticks, doubling the sleep after 1 ms in which
 //! it found nothing to do, up to 10 ms. It touches no goroutine and no P it does not own at
 //! the moment: Ps come to it only through atomic swaps (`lost_p`, `sys_p`).
@@ -123,7 +126,10 @@ fn run(sched: &Sched) {
         if sched.stopping.load(SeqCst) {
             return;
         }
-        if tick(sched, &mut seen, Instant::now()) {
+        let mut did = tick(sched, &mut seen, Instant::now());
+        // Go's sysmon polls the network if nobody did for 10 ms (all Ms busy running Gs).
+        did |= crate::netpoll::poll_if_stale(sched) > 0;
+        if did {
             idle = 0;
         } else {
             idle = idle.saturating_add(1);

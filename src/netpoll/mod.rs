@@ -163,9 +163,9 @@ pub fn block(sched: &Sched, m: &M, deadline: Option<Instant>) -> Blocked {
 /// For sysmon (a thread that is not an M): if goroutines wait on I/O, no M is blocked in
 /// `epoll_wait` and nobody polled for [`STALE`] (10 ms), polls without blocking and puts the
 /// readied goroutines on the global run queue (waking an idle P's M for them).
-#[allow(dead_code)] // the caller, sysmon (`src/sysmon.rs`), is being written on another branch
-pub fn poll_if_stale(sched: &Sched) {
-    poll_stale(sched, Instant::now());
+/// Returns how many goroutines it readied.
+pub fn poll_if_stale(sched: &Sched) -> usize {
+    poll_stale(sched, Instant::now())
 }
 
 /// [`poll_if_stale`] at `now`; returns how many goroutines it readied.

@@ -547,7 +547,16 @@ impl Sched {
     /// deadline, sleep until woken).
     pub fn timer_sleeper(&self, l: &mut Locked, m: *const M) -> Option<Instant> {
         if !l.timer_m.is_null() {
-            return None;
+            // There is a sleeper; normally it covers every timer. But a P's holder that armed
+            // a timer while no P was idle could not wake it (`wake_timer_m`), counting on
+            // running the timer itself, and may be giving that P up now (this M, or a P moved
+            // by a preemption). If the sleeper would wake after the earliest timer, this M
+            // takes its place; the old one wakes at its old deadline at most once more, finds
+            // it is no longer the sleeper, and carries on as an ordinary idle M.
+            if self.earliest_timer() >= self.poll_until.load(SeqCst) {
+                return None;
+            }
+            self.clear_timer_m(l);
         }
         l.timer_m = m;
         // SeqCst store, then SeqCst loads of every `when0` (module docs, "No lost deadline").
