@@ -43,8 +43,9 @@ pub struct PLocal {
     /// Schedules since this P was created; every 61st checks the global queue first.
     pub schedtick: u32,
     /// Consecutive runs of Gs taken from `runnext` (which inherit the time slice and do not
-    /// advance `schedtick`). Go bounds such chains with sysmon's time-slice preemption; until
-    /// gort has sysmon, a chain of [`INHERIT_MAX`] ends it: the ring and the global queue go
+    /// advance `schedtick`). Go bounds such chains with sysmon's time-slice preemption; gort's
+    /// sysmon sees no long run in them (each switch is a new run), so a chain of
+    /// [`INHERIT_MAX`] ends it: the ring and the global queue go
     /// first, so a ping-pong pair cannot starve the rest of its P.
     pub inherit_streak: u32,
     pub gfree: Vec<Arc<G>>,

@@ -1,14 +1,5 @@
 //! gort's http server for the `http100` / `http1000` workloads: `gort serve-http <addr>`.
 //!
-//! Written against `gort::net` as specified in /work/shared/API.md ("Network and file
-//! descriptors"), which is not on this branch yet, so this file is NOT compiled yet. Once
-//! gort::net lands, wire it into main.rs (see the TODO there):
-//!
-//! ```ignore
-//! mod http;                                               // next to `mod common;`
-//! "serve-http" => http::serve(a.addr.unwrap()),          // in main()'s match
-//! ```
-//!
 //! Same server as the other runtimes: one goroutine per connection, TCP_NODELAY set, the
 //! parser shared with the tokio and may programs (`http_take_requests` in common.rs).
 

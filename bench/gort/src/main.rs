@@ -5,6 +5,7 @@
 
 #[path = "../../common/common.rs"]
 mod common;
+mod http;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -14,8 +15,6 @@ use common::*;
 use gort::chan::{self, Receiver, Sender};
 use gort::sync::WaitGroup;
 
-// TODO(http): `mod http;` and the "serve-http" arm in main() once gort::net lands (see
-// src/http.rs); until then serve-http exits 3 and the http cells show "n/a".
 
 fn spawn(n: usize) -> f64 {
     // As Go's closure does, each task captures a plain reference to the shared counter: no
@@ -236,6 +235,7 @@ fn main() {
         "skynet" => skynet(skynet_leaves(a.n)),
         "threadring" => threadring(a.n.unwrap_or(N_HOPS)),
         "prodcons" => prodcons(a.n.unwrap_or(N_ITEMS)),
+        "serve-http" => http::serve(a.addr.clone().expect("serve-http needs an address")),
         w => not_implemented(w),
     });
     report(value);
