@@ -161,8 +161,10 @@ impl Write for &PipeWriter {
 ///
 /// gort::run(|| {
 ///     // An eventfd: reads block until someone adds to the counter.
+///     // SAFETY: eventfd has no memory-safety preconditions.
 ///     let fd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC) };
 ///     assert!(fd >= 0);
+///     // SAFETY: fd is a fresh descriptor that nothing else owns.
 ///     let ev = PollFd::new(unsafe { std::fs::File::from_raw_fd(fd) }).unwrap();
 ///     let ev = std::sync::Arc::new(ev);
 ///     let e2 = ev.clone();

@@ -160,12 +160,17 @@ impl M {
     /// The M must be asleep on (or about to sleep on) its note with no P, and removed from any
     /// list through which someone else could hand it a P too.
     pub unsafe fn hand_p(&self, p: *const P, spinning: bool) {
+        // Read before the wake-up: once woken, the M may exit and be freed (told to exit at
+        // shutdown), so nothing of `self` may be touched after it.
+        let (sched, me) = (self.sched, self as *const M);
         self.nextp.store(p as *mut P, Relaxed);
         self.spin_on_wake.store(spinning, Relaxed);
         self.park.wakeup(); // Release: publishes nextp and spin_on_wake
-                            // The M may wait in epoll_wait rather than on the note's futex (`netpoll::block`).
-                            // SAFETY: an M's scheduler outlives the M.
-        crate::netpoll::break_poll(unsafe { &*self.sched }, self);
+                            // The M may wait in epoll_wait rather than on the note's futex (`netpoll::block`);
+                            // break it out after setting the note, which it checks before each wait.
+                            // SAFETY: every caller holds the Sched alive (it runs on one of its Ms, or is the
+                            // Sched's own method); `me` is only compared, never dereferenced.
+        crate::netpoll::break_poll(unsafe { &*sched }, me);
     }
 }
 
