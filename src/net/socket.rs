@@ -161,6 +161,16 @@ impl Socket {
         })
     }
 
+    /// [`Socket::read`] for a stream socket (TCP, Unix stream): see `PollIo::read_stream`.
+    pub fn read_stream(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.raw();
+        let len = buf.len();
+        self.io.read_stream(fd, self.timeout(Dir::Read), len, || {
+            // SAFETY: `buf` is valid for writes of its length.
+            sys::cvt_size(unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) })
+        })
+    }
+
     pub fn write(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.raw();
         self.io.io(fd, Dir::Write, self.timeout(Dir::Write), || {
@@ -305,17 +315,17 @@ impl Socket {
     }
 }
 
-/// `Read`, `Write` and the fd traits for a type wrapping a [`Socket`] as field `.0`.
+/// `Read`, `Write` and the fd traits for a type wrapping a stream [`Socket`] as field `.0`.
 macro_rules! socket_io_impls {
     ($t:ty) => {
         impl std::io::Read for $t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.0.read(buf)
+                self.0.read_stream(buf)
             }
         }
         impl std::io::Read for &$t {
             fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-                self.0.read(buf)
+                self.0.read_stream(buf)
             }
         }
         impl std::io::Write for $t {

@@ -90,6 +90,14 @@ pub fn poll_ready(sched: &Sched) -> bool {
     any
 }
 
+/// Whether goroutines of this runtime wait on I/O (a hint, for `find_runnable`'s spin).
+pub fn has_waiters(sched: &Sched) -> bool {
+    sched
+        .netpoll
+        .get()
+        .is_some_and(|p| p.nwait.load(Relaxed) > 0)
+}
+
 /// `M::hand_p`'s hook, after the note is set: if `m` is blocked in `epoll_wait`, break it out.
 pub fn break_poll(sched: &Sched, m: *const M) {
     if let Some(p) = sched.netpoll.get() {

@@ -32,6 +32,8 @@ pub struct PollIo {
     pd: &'static PollDesc,
     rlock: crate::sync::Mutex<()>,
     wlock: crate::sync::Mutex<()>,
+    /// The last stream read was short (see [`PollIo::read_stream`]); under the read turn.
+    drained: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for PollIo {
@@ -69,6 +71,7 @@ impl PollIo {
             pd: PollDesc::alloc(fd),
             rlock: crate::sync::Mutex::new(()),
             wlock: crate::sync::Mutex::new(()),
+            drained: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -81,10 +84,70 @@ impl PollIo {
         timeout: Option<Duration>,
         mut f: impl FnMut() -> io::Result<T>,
     ) -> io::Result<T> {
+        if park::current().is_some() {
+            // Take the direction's turn before the first try (Go's fdMutex): from then on
+            // every readiness edge after a failed try lands in our slot, so one try per
+            // wake-up suffices.
+            let _turn = self.turn(dir);
+            return self.io_turn(dir, deadline(timeout), false, f);
+        }
         if let Some(r) = attempt(&mut f) {
             return r;
         }
         self.io_until(fd, dir, deadline(timeout), f)
+    }
+
+    /// [`PollIo::io`] for a read of up to `len` bytes from a **stream socket** (TCP, Unix
+    /// stream). A stream socket's read returns everything queued up to `len`, so a read that
+    /// returned fewer bytes (but some) left the receive queue empty; with edge-triggered epoll
+    /// any later arrival raises a new edge, so the next read waits for readiness first instead
+    /// of making a read that would fail with `EAGAIN` (tokio does the same). Not for pipes,
+    /// ttys or packet-mode fds, whose short reads do not mean "empty".
+    pub fn read_stream(
+        &self,
+        fd: RawFd,
+        timeout: Option<Duration>,
+        len: usize,
+        mut f: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if park::current().is_none() {
+            return self.io(fd, Dir::Read, timeout, f);
+        }
+        let _turn = self.turn(Dir::Read);
+        // Only read and written under the read turn.
+        let drained = self.drained.swap(false, Relaxed);
+        let r = self.io_turn(Dir::Read, deadline(timeout), drained, &mut f);
+        if let Ok(n) = r {
+            self.drained.store(n > 0 && n < len, Relaxed);
+        }
+        r
+    }
+
+    fn turn(&self, dir: Dir) -> crate::sync::MutexGuard<'_, ()> {
+        match dir {
+            Dir::Read => self.rlock.lock(),
+            Dir::Write => self.wlock.lock(),
+        }
+    }
+
+    /// On a goroutine holding `dir`'s turn: try `f`, waiting for readiness after each
+    /// `WouldBlock` (first, if `wait_first`).
+    fn io_turn<T>(
+        &self,
+        dir: Dir,
+        deadline: Option<Instant>,
+        mut wait_first: bool,
+        mut f: impl FnMut() -> io::Result<T>,
+    ) -> io::Result<T> {
+        loop {
+            if !wait_first {
+                if let Some(r) = attempt(&mut f) {
+                    return r;
+                }
+            }
+            wait_first = false;
+            self.wait_goroutine(dir, deadline)?;
+        }
     }
 
     /// [`PollIo::io`] with an absolute deadline, waiting first (the caller just saw EAGAIN or
@@ -97,18 +160,10 @@ impl PollIo {
         mut f: impl FnMut() -> io::Result<T>,
     ) -> io::Result<T> {
         if park::current().is_some() {
-            let _turn = match dir {
-                Dir::Read => self.rlock.lock(),
-                Dir::Write => self.wlock.lock(),
-            };
-            // Retry under the turn lock before waiting: the readiness edge may have been
+            // Try again under the turn before waiting: the readiness edge may have been
             // consumed by the goroutine that held it before us.
-            loop {
-                if let Some(r) = attempt(&mut f) {
-                    return r;
-                }
-                self.wait_goroutine(dir, deadline)?;
-            }
+            let _turn = self.turn(dir);
+            self.io_turn(dir, deadline, false, f)
         } else {
             loop {
                 let ev = match dir {

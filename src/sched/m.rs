@@ -605,8 +605,10 @@ impl M {
                 // that spawns goroutines one at a time (each parking at once) would otherwise
                 // pay a futex wake-up and a sleep per goroutine; spinning costs at most
                 // SPIN_WAIT of one CPU per idle transition, and only for spinning Ms (at most
-                // half the Ps).
-                if self.spin_for_work(sched, procs) {
+                // half the Ps). Not while goroutines wait on I/O: their work arrives through
+                // the poller, which the spin does not watch, and an I/O-bound program would
+                // only burn the CPU its peers (and the kernel's network stack) need.
+                if !crate::netpoll::has_waiters(sched) && self.spin_for_work(sched, procs) {
                     continue 'top;
                 }
             }
