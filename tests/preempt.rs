@@ -275,3 +275,28 @@ fn a_locked_hog_keeps_its_thread() {
     });
     wd.store(true, SeqCst);
 }
+
+#[test]
+fn preemption_works_when_the_program_blocks_sigurg() {
+    let wd = watchdog(60, "preemption_works_when_the_program_blocks_sigurg");
+    // Threads inherit their creator's signal mask; the runtime's threads are created from
+    // this one (directly or from each other) and must unblock the preemption signal.
+    // SAFETY: building a signal set and changing this thread's mask with valid pointers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGURG);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+    }
+    rt1().run(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let s = stop.clone();
+        let hog = gort::go(move || spin(&s, Duration::from_secs(300))); // until told to stop
+        gort::time::sleep(Duration::from_millis(30));
+        // Runs only if the hog's P was taken.
+        assert_eq!(gort::go(|| 7).join().unwrap(), 7);
+        stop.store(true, Relaxed);
+        hog.join().unwrap();
+    });
+    wd.store(true, SeqCst);
+}

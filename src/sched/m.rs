@@ -196,6 +196,7 @@ pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
         }),
     });
     crate::signal::init_thread();
+    super::preempt::init_thread();
     set_current_m(&*m);
     sched.sysmon.register(m.clone());
     // SAFETY: we are m's thread.

@@ -237,6 +237,18 @@ pub fn install() {
     });
 }
 
+/// Makes sure the calling M's thread receives the preemption signal (it inherits its creator's
+/// signal mask, which a program may have set to block `SIGURG`).
+pub fn init_thread() {
+    // SAFETY: building a signal set and changing this thread's mask with valid pointers.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, SIGPREEMPT);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &set, ptr::null_mut());
+    }
+}
+
 /// Asks `m` to give up its P if it is still in run `seq`: records the request and signals the
 /// thread. Called by sysmon.
 ///
