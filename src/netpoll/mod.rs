@@ -229,9 +229,17 @@ mod tests {
         (r, w, pd)
     }
 
+    /// A scheduler that starts no M: creating the poller calls `wakep`, and an M would poll
+    /// (and consume the test's event) in `find_runnable`.
+    fn quiet_sched() -> Arc<Sched> {
+        let sched = Sched::new(1, crate::stack::DEFAULT_STACK);
+        sched.stopping.store(true, SeqCst);
+        sched
+    }
+
     #[test]
     fn poll_if_stale_polls_only_when_stale() {
-        let sched = Sched::new(1, crate::stack::DEFAULT_STACK);
+        let sched = quiet_sched();
         let (_r, w, pd) = parked_reader(&sched);
         // SAFETY: writes one byte from a live buffer to an open pipe.
         assert_eq!(
@@ -261,7 +269,7 @@ mod tests {
 
     #[test]
     fn a_blocked_poller_is_never_stale() {
-        let sched = Sched::new(1, crate::stack::DEFAULT_STACK);
+        let sched = quiet_sched();
         let (_r, w, pd) = parked_reader(&sched);
         // SAFETY: as above.
         assert_eq!(
