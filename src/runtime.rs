@@ -249,15 +249,7 @@ pub fn stack_dump(all: bool) -> String {
         let _ = writeln!(out, "{}", crate::diag::header(me, "running"));
         let _ = writeln!(out, "{bt}");
         if all {
-            sched.for_each_g(|g| {
-                if std::ptr::eq(g, me) {
-                    return;
-                }
-                if let Some(h) = crate::diag::describe(g) {
-                    out.push_str(&h);
-                    out.push('\n');
-                }
-            });
+            crate::diag::dump_others(sched, Some(me), &mut out);
         }
         out
     })

@@ -35,7 +35,7 @@
 //! `LOCKED`: arrivals treat that as locked, so nobody barges in.
 
 use super::waitq::{self, OnUnwind, Token, WaitQueue};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -278,7 +278,7 @@ impl<T: ?Sized> Mutex<T> {
             let requeue = started.is_some();
             let t0 = *started.get_or_insert_with(Instant::now);
             let token = Token::new();
-            let w = Waiter::current();
+            let w = Waiter::current(WaitReason::Mutex);
             let is_g = w.is_goroutine();
             // A waiter that already waited goes back to the front (Go's lifo requeue).
             if requeue {
