@@ -93,7 +93,13 @@ fn wait_reasons() {
         let mut gs = Vec::new();
 
         let (stx, _srx) = gort::chan::bounded::<u32>(0);
-        gs.push((gort::go(move || drop(stx.send(1))).id(), "chan send"));
+        gs.push((
+            gort::go(move || {
+                let _ = stx.send(1);
+            })
+            .id(),
+            "chan send",
+        ));
 
         let (_tx1, rx1) = gort::chan::bounded::<u32>(0);
         let (_tx2, rx2) = gort::chan::bounded::<u32>(0);
