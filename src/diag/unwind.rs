@@ -19,8 +19,8 @@
 //! after every write to it. The walk reads only 8-byte words inside `[saved sp, stack top)`
 //! (anything else is refused), collects at most [`MAX_FRAMES`] addresses, and `end_scan`
 //! releases the pin (Release, pairing with the waker's CAS). Symbolising, which is slow,
-//! happens after that. The pin is held for the unwinding only (microseconds; framehop does
-//! not allocate or lock after its module list is built), so a waker spins briefly at most.
+//! happens after that. The pin is held for the unwinding only (microseconds; framehop takes
+//! no lock once its module list is built, at most an allocation), so a waker spins briefly.
 
 use crate::sched::g::G;
 use framehop::x86_64::{CacheX86_64, UnwindRegsX86_64, UnwinderX86_64};
