@@ -125,6 +125,10 @@ pub fn write_frames(out: &mut String, frames: &[FrameAddress]) {
 /// `dlclose` cannot pull them from under the walker).
 fn modules() -> Vec<Module<Vec<u8>>> {
     let mut out: Vec<Module<Vec<u8>>> = Vec::new();
+    /// `dl_iterate_phdr`'s callback.
+    ///
+    /// # Safety
+    /// `info` must be valid for the call and `data` must be a `&mut Vec<Module<Vec<u8>>>`.
     unsafe extern "C" fn each(
         info: *mut libc::dl_phdr_info,
         _size: libc::size_t,

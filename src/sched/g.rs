@@ -11,6 +11,10 @@
 //! | `WAITING`  | nobody runs on it             | some wait queue         | a waker, by CAS (`try_ready`)|
 //! | `DEAD`     | being returned (on g0)        | none                    | the M that ran it            |
 //!
+//! A goroutine dump may set the `SCAN` bit on a `WAITING` G (`WAITING|SCAN`) while it walks
+//! the G's stack (Go's `_Gscan`; see [`G::try_scan`] and "Walking a parked goroutine's stack"
+//! in `diag/unwind.rs`): nobody else changes the status meanwhile, and wakers spin.
+//!
 //! `RUNNING -> WAITING` happens on the M's scheduler stack (g0) *after* the G's registers are
 //! saved and *before* the park's unlock function runs, so a waker that finds the G in a wait
 //! queue always sees `WAITING` and can never resume a G that is still on its stack.
