@@ -162,6 +162,63 @@ fn wait_reasons() {
         let inner = gort::go(move || jrx.recv().unwrap());
         gs.push((gort::go(move || inner.join().unwrap()).id(), "join"));
 
+        let rw3 = rw.clone();
+        gs.push((
+            gort::go(move || drop(rw3.write())).id(),
+            "sync.RWMutex.Lock",
+        ));
+
+        let cv = Arc::new((gort::sync::Mutex::new(false), gort::sync::Condvar::new()));
+        let cv2 = cv.clone();
+        gs.push((
+            gort::go(move || {
+                let mut g = cv2.0.lock();
+                while !*g {
+                    g = cv2.1.wait(g);
+                }
+            })
+            .id(),
+            "sync.Cond.Wait",
+        ));
+
+        let sem = Arc::new(gort::sync::Semaphore::new(0));
+        let sem2 = sem.clone();
+        gs.push((gort::go(move || drop(sem2.acquire())).id(), "semacquire"));
+
+        let bar = Arc::new(gort::sync::Barrier::new(2));
+        let bar2 = bar.clone();
+        gs.push((
+            gort::go(move || {
+                bar2.wait();
+            })
+            .id(),
+            "barrier",
+        ));
+
+        let once = Arc::new(gort::sync::Once::new());
+        let (otx, orx) = gort::chan::bounded::<u32>(0);
+        let once2 = once.clone();
+        let runner = gort::go(move || {
+            once2.call_once(|| {
+                let _ = orx.recv();
+            })
+        });
+        block_in_state(runner.id(), "chan receive");
+        let once3 = once.clone();
+        gs.push((gort::go(move || once3.call_once(|| {})).id(), "sync.Once"));
+
+        gs.push((
+            gort::go(|| {
+                let _ = gort::chan::never::<u32>().recv();
+            })
+            .id(),
+            "chan receive (nil chan)",
+        ));
+        gs.push((
+            gort::go(|| drop(gort::chan::Select::new().select())).id(),
+            "select (no cases)",
+        ));
+
         for (id, state) in &gs {
             let b = block_in_state(*id, state);
             if *state == "syscall" {
@@ -179,6 +236,12 @@ fn wait_reasons() {
         pw.write_all(b"x").unwrap();
         stop.store(true, SeqCst);
         jtx.send(1).unwrap();
+        *cv.0.lock() = true;
+        cv.1.notify_all();
+        sem.add_permits(1);
+        bar.wait();
+        otx.send(1).unwrap();
+        runner.join().unwrap();
     });
 }
 
