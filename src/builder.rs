@@ -94,9 +94,9 @@ impl Builder {
             },
         };
         crate::signal::install();
-        Ok(Runtime {
-            sched: Sched::new(procs, stack),
-        })
+        let sched = Sched::new(procs, stack);
+        crate::diag::register_runtime(&sched);
+        Ok(Runtime { sched })
     }
 }
 

@@ -7,7 +7,7 @@
 //! goroutine never runs (a runtime shutdown cancelled it first), the task completes with a
 //! [`Cancelled`](crate::runtime::Cancelled) payload when the scheduler drops its [`Entry`].
 
-use crate::sched::park::{self, Waiter};
+use crate::sched::park::{self, WaitReason, Waiter};
 use crate::sched::{m, Sched};
 use crate::scope::ScopeData;
 use crate::stack;
@@ -174,7 +174,7 @@ where
         if self.state.load(Acquire) & DONE != 0 {
             return self.take_result();
         }
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::Join);
         if w.is_goroutine() {
             // SAFETY: the state is not WAITING yet, so the waiter cell is ours.
             unsafe { *self.waiter.get() = Some(w) };

@@ -225,16 +225,47 @@ pub fn name() -> Option<String> {
 }
 
 /// Go's `runtime.Stack`: a dump of the current goroutine (`all == false`) or of every goroutine
-/// of this runtime, one block per goroutine in Go's format. The current goroutine's block holds
-/// a symbolised backtrace; parked goroutines show their state and where they were created.
+/// of this runtime, one block per goroutine in Go's format:
+///
+/// ```text
+/// goroutine 7 "worker" [chan receive, 2 minutes]:
+/// my_app::worker(...)
+///         /src/main.rs:12
+/// created by /src/main.rs:30:9
+/// ```
+///
+/// The header holds the id, the name in quotes if the goroutine has one, and its state:
+/// `running`, `runnable`, `syscall` (inside [`blocking`](crate::blocking)) or why it waits
+/// (`chan receive`, `select`, `sleep`, `IO wait`, `sync.Mutex.Lock`, `semacquire`, `join`, ...),
+/// with `, N minutes` once it has waited a minute. The current goroutine's backtrace and every
+/// parked goroutine's (walked from its saved context) follow; a goroutine running on another
+/// thread, or runnable, gets a line saying its stack is unavailable. `created by` names the
+/// `go` call. The same dump goes to stderr on SIGQUIT (and the program keeps running).
 ///
 /// # Panics
 /// Outside a gort runtime.
 ///
 /// ```
+/// #[inline(never)]
+/// fn waiter(rx: gort::chan::Receiver<u32>) -> u32 {
+///     rx.recv().unwrap()
+/// }
 /// gort::run(|| {
 ///     let d = gort::runtime::stack_dump(false);
 ///     assert!(d.starts_with("goroutine 1 [running]:"), "{d}");
+///
+///     let (tx, rx) = gort::chan::bounded(0);
+///     let h = gort::Goroutine::new().name("worker").spawn(move || waiter(rx)).unwrap();
+///     let header = format!("goroutine {} \"worker\" [chan receive]:", h.id());
+///     let mut d = gort::runtime::stack_dump(true);
+///     while !d.contains(&header) {
+///         gort::runtime::gosched(); // let it reach its receive
+///         d = gort::runtime::stack_dump(true);
+///     }
+///     let block = &d[d.find(&header).unwrap()..];
+///     assert!(block.contains("waiter"), "{block}"); // the function that called recv
+///     tx.send(1).unwrap();
+///     h.join().unwrap();
 /// });
 /// ```
 pub fn stack_dump(all: bool) -> String {
@@ -249,15 +280,7 @@ pub fn stack_dump(all: bool) -> String {
         let _ = writeln!(out, "{}", crate::diag::header(me, "running"));
         let _ = writeln!(out, "{bt}");
         if all {
-            sched.for_each_g(|g| {
-                if std::ptr::eq(g, me) {
-                    return;
-                }
-                if let Some(h) = crate::diag::describe(g) {
-                    out.push_str(&h);
-                    out.push('\n');
-                }
-            });
+            crate::diag::dump_others(sched, Some(me), &mut out);
         }
         out
     })

@@ -7,7 +7,7 @@
 //! by its handle, whichever is last); `scope` waits for the count to reach zero.
 
 use crate::goroutine::{current_sched, Entry, GoId, Join, Runnable, Task};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
@@ -40,7 +40,7 @@ impl ScopeData {
             if self.running.load(Acquire) == 0 {
                 return;
             }
-            let me = Waiter::current();
+            let me = Waiter::current(WaitReason::Scope);
             let g = me.is_goroutine();
             *w = Some(me);
             // Not cancellable: leaving early would free the frame the goroutines borrow.

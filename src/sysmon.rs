@@ -126,6 +126,7 @@ fn run(sched: &Sched) {
         if sched.stopping.load(SeqCst) {
             return;
         }
+        crate::diag::tick_clock(); // the coarse clock of wait reasons
         let mut did = tick(sched, &mut seen, Instant::now());
         // Go's sysmon polls the network if nobody did for 10 ms (all Ms busy running Gs).
         did |= crate::netpoll::poll_if_stale(sched) > 0;

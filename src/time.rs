@@ -19,7 +19,7 @@
 //! may wake an idle M); never the reverse.
 
 use crate::chan::{self, Receiver, Sender, TrySendError};
-use crate::sched::park::{self, Waiter};
+use crate::sched::park::{self, WaitReason, Waiter};
 use crate::sched::timer::{self, TimerId};
 use std::fmt;
 use std::sync::atomic::Ordering::Relaxed;
@@ -54,11 +54,12 @@ pub fn sleep(d: Duration) {
     let Some(deadline) = Instant::now().checked_add(d) else {
         // Too far to represent: sleep forever (until cancelled).
         loop {
+            park::set_wait_reason(WaitReason::Sleep);
             Waiter::block(true, ());
         }
     };
     while Instant::now() < deadline {
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::Sleep);
         Waiter::block_until(w.alarm(), (), deadline);
     }
 }

@@ -68,9 +68,14 @@ global_asm!(
     "stmxcsr [rsp]",    // save MXCSR (4 bytes)
     "fnstcw [rsp + 4]", // save the x87 control word (2 bytes)
     "mov [rdi], rsp",   // *save = sp: this context is now suspended
-    "mov rsp, rsi",     // switch to the other context's stack
-    "ldmxcsr [rsp]",    // restore its MXCSR
-    "fldcw [rsp + 4]",  // restore its x87 control word
+    // A suspended context's "pc": a dump unwinds a parked goroutine from here, with rsp = its
+    // saved sp (the CFI here says CFA = rsp + 64). Must stay between the last push and the
+    // stack switch.
+    ".globl gort_switch_suspended",
+    "gort_switch_suspended:",
+    "mov rsp, rsi",    // switch to the other context's stack
+    "ldmxcsr [rsp]",   // restore its MXCSR
+    "fldcw [rsp + 4]", // restore its x87 control word
     "add rsp, 8",
     ".cfi_adjust_cfa_offset -8",
     "pop r15", // restore its callee-saved registers
@@ -106,7 +111,19 @@ global_asm!(
 extern "sysv64" {
     fn gort_switch(save: *mut *mut u8, load: *mut u8, arg: usize) -> usize;
     fn gort_trampoline();
+    fn gort_switch_suspended();
 }
+
+/// Where a suspended context stands, for unwinding it: the address of `gort_switch_suspended`
+/// inside `gort_switch`. With `rip` = this, `rsp` = the saved stack pointer and `rbp` = the
+/// saved rbp (at `sp + 48`), the CFI of `gort_switch` leads an unwinder into the suspended
+/// context's own frames.
+pub fn suspended_pc() -> usize {
+    gort_switch_suspended as *const () as usize
+}
+
+/// Offset of the saved `rbp` from a suspended context's stack pointer (see the layout above).
+pub const SAVED_RBP: usize = 48;
 
 /// Size in bytes of the frame [`init_stack`] writes.
 #[allow(dead_code)] // documents the layout; checked by the test below

@@ -17,7 +17,7 @@
 
 use super::lock::{LockGuard, RawLock};
 use super::waitq::{self, decode, Node, Op, Outcome, Partner, WaitQ};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::ptr;
@@ -223,7 +223,7 @@ impl<T> Chan<T> {
         sender: *const Node,
         slot: &mut Option<T>,
     ) -> bool {
-        let waiter = Waiter::current();
+        let waiter = Waiter::current(WaitReason::ChanReceive);
         let is_g = waiter.is_goroutine();
         let me = Op::new(waiter);
         // SAFETY: the sender node is claimed by us: we finish its op, recording where its
@@ -287,7 +287,12 @@ impl<T> Chan<T> {
         slot: &mut Option<T>,
         deadline: Option<Instant>,
     ) -> Option<Outcome> {
-        let waiter = Waiter::current();
+        let reason = if send {
+            WaitReason::ChanSend
+        } else {
+            WaitReason::ChanReceive
+        };
+        let waiter = Waiter::current(reason);
         let is_g = waiter.is_goroutine();
         let timed = deadline.map(|d| (d, waiter.alarm()));
         let op = Op::new(waiter);

@@ -40,6 +40,7 @@ pub use crate::select::__select_no_case;
 pub use crate::select::{Select, SelectedOperation};
 
 use self::imp::{Chan, Wait};
+use crate::sched::park::WaitReason;
 use std::fmt;
 use std::sync::atomic::Ordering::*;
 use std::sync::Arc;
@@ -152,11 +153,12 @@ fn deadline(d: Duration) -> Option<Instant> {
 
 /// Blocks forever (a nil channel): parks the goroutine (until its runtime shuts down) or the
 /// thread, or waits out a timeout.
-fn block_forever(timeout: Option<Duration>) {
+fn block_forever(timeout: Option<Duration>, reason: WaitReason) {
     match timeout {
         Some(d) => crate::time::sleep(d),
         None => loop {
             if crate::sched::park::current().is_some() {
+                crate::sched::park::set_wait_reason(reason);
                 crate::sched::park::park(&mut || true);
             } else {
                 std::thread::park();
@@ -180,7 +182,7 @@ impl<T> Sender<T> {
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
         match &self.chan {
             None => {
-                block_forever(None);
+                block_forever(None, WaitReason::ChanSendNil);
                 unreachable!()
             }
             Some(c) => c.send(v, Wait::Until(None)).map_err(|(v, _)| SendError(v)),
@@ -220,7 +222,7 @@ impl<T> Sender<T> {
     /// ```
     pub fn send_timeout(&self, v: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         let Some(c) = &self.chan else {
-            block_forever(Some(timeout));
+            block_forever(Some(timeout), WaitReason::ChanSendNil);
             return Err(SendTimeoutError::Timeout(v));
         };
         c.send(v, Wait::Until(deadline(timeout)))
@@ -307,7 +309,7 @@ impl<T> Receiver<T> {
     pub fn recv(&self) -> Result<T, RecvError> {
         match &self.chan {
             None => {
-                block_forever(None);
+                block_forever(None, WaitReason::ChanReceiveNil);
                 unreachable!()
             }
             Some(c) => c.recv(Wait::Until(None)).map_err(|_| RecvError),
@@ -349,7 +351,7 @@ impl<T> Receiver<T> {
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         let Some(c) = &self.chan else {
-            block_forever(Some(timeout));
+            block_forever(Some(timeout), WaitReason::ChanReceiveNil);
             return Err(RecvTimeoutError::Timeout);
         };
         c.recv(Wait::Until(deadline(timeout))).map_err(|timed_out| {

@@ -223,7 +223,9 @@ mod tests {
         // end not yet readable: nothing for Read), then claim and commit.
         poller.poll(Some(Duration::ZERO));
         assert_eq!(pd.prepare(Dir::Read), pd::Prepared::Wait);
-        let rec = Box::into_raw(Box::new(Waiter::current()));
+        let rec = Box::into_raw(Box::new(Waiter::current(
+            crate::sched::park::WaitReason::IoWait,
+        )));
         assert!(pd.slot(Dir::Read).commit(rec));
         poller.nwait.fetch_add(1, SeqCst);
         (r, w, pd)

@@ -337,7 +337,9 @@ mod tests {
         assert_eq!(pd.prepare(Dir::Read), Prepared::Wait);
         // An event between WAIT and the commit makes the commit fail.
         assert!(pd.unblock(Dir::Read).is_none());
-        let rec = Box::into_raw(Box::new(Waiter::current()));
+        let rec = Box::into_raw(Box::new(Waiter::current(
+            crate::sched::park::WaitReason::IoWait,
+        )));
         assert!(!pd.slot(Dir::Read).commit(rec));
         assert!(pd.finish(Dir::Read));
         pd.free();
@@ -347,14 +349,18 @@ mod tests {
     fn committed_waiter_is_taken_by_exactly_one_side() {
         let pd = PollDesc::alloc(-1);
         assert_eq!(pd.prepare(Dir::Write), Prepared::Wait);
-        let rec = Box::into_raw(Box::new(Waiter::current()));
+        let rec = Box::into_raw(Box::new(Waiter::current(
+            crate::sched::park::WaitReason::IoWait,
+        )));
         assert!(pd.slot(Dir::Write).commit(rec));
         assert!(pd.unblock(Dir::Write).is_some());
         assert!(pd.unblock(Dir::Write).is_none());
         assert!(pd.finish(Dir::Write)); // READY, and no box left to free
                                         // The other way round: the waiter takes its own box back (a timer woke it).
         assert_eq!(pd.prepare(Dir::Write), Prepared::Wait);
-        let rec = Box::into_raw(Box::new(Waiter::current()));
+        let rec = Box::into_raw(Box::new(Waiter::current(
+            crate::sched::park::WaitReason::IoWait,
+        )));
         assert!(pd.slot(Dir::Write).commit(rec));
         assert!(!pd.finish(Dir::Write));
         assert!(pd.unblock(Dir::Write).is_none());

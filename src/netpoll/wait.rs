@@ -18,7 +18,7 @@ use super::pd::{Dir, PollDesc, Prepared};
 use super::poller::Poller;
 use super::sys;
 use crate::sched::m::current_m;
-use crate::sched::park::{self, Alarm, Waiter};
+use crate::sched::park::{self, Alarm, WaitReason, Waiter};
 use crate::sched::{timer, Sched};
 use std::io;
 use std::os::fd::RawFd;
@@ -212,7 +212,7 @@ impl Drop for PollIo {
 /// poller readies it, the deadline's timer fires, or shutdown cancels it. True if readiness
 /// was seen. The slot is `NIL` again on return, and on unwind.
 fn park_on(pd: &'static PollDesc, dir: Dir, deadline: Option<Instant>, poller: &Poller) -> bool {
-    let waiter = Waiter::current();
+    let waiter = Waiter::current(WaitReason::IoWait);
     let mut unarmed = None;
     let mut cleanup = Cleanup {
         pd,

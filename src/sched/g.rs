@@ -11,6 +11,10 @@
 //! | `WAITING`  | nobody runs on it             | some wait queue         | a waker, by CAS (`try_ready`)|
 //! | `DEAD`     | being returned (on g0)        | none                    | the M that ran it            |
 //!
+//! A goroutine dump may set the `SCAN` bit on a `WAITING` G (`WAITING|SCAN`) while it walks
+//! the G's stack (Go's `_Gscan`; see [`G::try_scan`] and "Walking a parked goroutine's stack"
+//! in `diag/unwind.rs`): nobody else changes the status meanwhile, and wakers spin.
+//!
 //! `RUNNING -> WAITING` happens on the M's scheduler stack (g0) *after* the G's registers are
 //! saved and *before* the park's unlock function runs, so a waker that finds the G in a wait
 //! queue always sees `WAITING` and can never resume a G that is still on its stack.
@@ -36,8 +40,13 @@ pub const RUNNING: u64 = 2;
 pub const WAITING: u64 = 3;
 pub const DEAD: u64 = 4;
 
+/// The low byte of the status word: the state, plus the [`SCAN`] bit.
 const STATE_MASK: u64 = 0xff;
 const SEQ_ONE: u64 = 0x100;
+/// Set on a `WAITING` G by a goroutine dump while it reads the G's stack (Go's `_Gscan`): a
+/// waker's `try_ready` spins until it is clear, so the G cannot resume under the reader.
+/// See "Walking a parked goroutine's stack" in `diag/mod.rs`.
+const SCAN: u64 = 0x80;
 
 pub use crate::goroutine::Entry;
 
@@ -51,13 +60,19 @@ pub struct G {
     pub sched: Weak<Sched>,
     /// The goroutine's name. Written only by the spawner of an idle G, under the runtime's
     /// `allgs` lock; read by the goroutine itself, by the overflow handler on its thread, and
-    /// by dumps under that lock. See [`G::name`] and `Sched::spawn`.
-    name: UnsafeCell<Option<Box<str>>>,
+    /// by dumps under that lock. See [`G::name`] and `Sched::spawn`. Boxed twice to keep the
+    /// pointer thin (8 bytes, for the `wait` word): names are rare, their extra box cheap.
+    name: UnsafeCell<Option<Box<Box<str>>>>,
     /// `(seq << 1) | no_cancel` of the last park whose unlock closure has finished (see
     /// [`G::parked`]); cancellation wakes only such parks.
     parked: AtomicU64,
     /// The `go` call site, for dumps (atomic so that a dump may read it while the G is reused).
     pub created_by: AtomicPtr<Location<'static>>,
+    /// Why and since when the G waits, for dumps: `reason | coarse_secs << 8` (see
+    /// `diag::WaitReason`). Written only by the G itself (one Relaxed store as it prepares a
+    /// park, or enters `blocking`); read by dumps, as a hint for a running G and exactly for a
+    /// parked one held with [`G::try_scan`].
+    pub wait: AtomicU64,
     pub ctx: UnsafeCell<Ctx>,
 }
 
@@ -90,6 +105,7 @@ impl G {
             name: UnsafeCell::new(None),
             parked: AtomicU64::new(0),
             created_by: AtomicPtr::new(std::ptr::null_mut()),
+            wait: AtomicU64::new(0),
             ctx: UnsafeCell::new(Ctx {
                 sp: std::ptr::null_mut(),
                 stack: None,
@@ -101,8 +117,9 @@ impl G {
         }
     }
 
+    /// The state (without the [`SCAN`] bit).
     pub fn state(&self) -> u64 {
-        self.status.load(Acquire) & STATE_MASK
+        self.status.load(Acquire) & STATE_MASK & !SCAN
     }
 
     /// Sets the state, keeping the sequence number. Only the G's holder calls this.
@@ -138,9 +155,59 @@ impl G {
     pub fn try_ready(&self, seq: u64) -> bool {
         let from = (seq << 8) | WAITING;
         let to = (seq << 8) | RUNNABLE;
-        self.status
-            .compare_exchange(from, to, AcqRel, Relaxed)
-            .is_ok()
+        let mut spins = 0u32;
+        loop {
+            match self.status.compare_exchange(from, to, AcqRel, Relaxed) {
+                Ok(_) => return true,
+                // A dump is reading the stack of this very park: wait for it (a few µs).
+                Err(now) if now == from | SCAN => {
+                    spins += 1;
+                    if spins < 64 {
+                        std::hint::spin_loop();
+                    } else {
+                        std::thread::yield_now();
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+
+    /// Pins park `seq` for a dump: `WAITING -> WAITING|SCAN`, which holds off every waker
+    /// (their `try_ready` spins) so the G cannot resume, and succeeds only if the park is
+    /// complete (its unlock closure has returned, so no M touches the G's stack either). While
+    /// it holds, the caller is the G's holder in the sense of the module docs and may read its
+    /// `ctx` and stack; it must call [`G::end_scan`] soon (wakers spin meanwhile) and must not
+    /// block or take a lock a waker may hold in between.
+    pub fn try_scan(&self) -> Option<u64> {
+        let s = self.status.load(Relaxed);
+        if s & STATE_MASK != WAITING {
+            return None;
+        }
+        // Acquire pairs with the Release of `set_waiting`: the saved context is visible.
+        if self
+            .status
+            .compare_exchange(s, s | SCAN, Acquire, Relaxed)
+            .is_err()
+        {
+            return None;
+        }
+        let seq = s >> 8;
+        // Acquire pairs with the AcqRel `fetch_max` in `parked`: the unlock closure's accesses
+        // to the G's stack happen before our reads.
+        if self.parked.load(Acquire) >> 1 != seq {
+            self.end_scan(seq);
+            return None;
+        }
+        Some(seq)
+    }
+
+    /// Ends a [`G::try_scan`] of park `seq`. Nobody else changes a scanned status, so a store
+    /// suffices; Release pairs with the Acquire of the waker's CAS, so our reads of the stack
+    /// happen before the G runs again.
+    pub fn end_scan(&self, seq: u64) {
+        debug_assert_eq!(self.status.load(Relaxed), (seq << 8) | WAITING | SCAN);
+        self.status.store((seq << 8) | WAITING, Release);
     }
 
     /// The current park sequence number (used to cancel a parked G).
@@ -205,7 +272,7 @@ impl G {
     /// the runtime's `allgs` lock.
     pub unsafe fn name(&self) -> Option<&str> {
         // SAFETY: forwarded contract: no writer can run concurrently.
-        unsafe { (*self.name.get()).as_deref() }
+        unsafe { (*self.name.get()).as_deref().map(|b| &**b) }
     }
 
     /// Sets the name of an idle G being spawned.
@@ -215,7 +282,7 @@ impl G {
     /// the new name are `None`, when nothing is written).
     pub unsafe fn set_name(&self, name: Option<Box<str>>) {
         // SAFETY: forwarded contract.
-        unsafe { *self.name.get() = name };
+        unsafe { *self.name.get() = name.map(Box::new) };
     }
 
     /// Where the goroutine was started, if known.

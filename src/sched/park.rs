@@ -25,8 +25,10 @@ use super::preempt;
 use super::timer;
 use super::Sched;
 use crate::arch;
+pub use crate::diag::WaitReason;
 use crate::runtime::Cancelled;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::thread::Thread;
 use std::time::Instant;
@@ -120,6 +122,15 @@ fn check_cancel(g: &G, unlock: &mut dyn FnMut() -> bool) {
     if g.is_cancelled() && !panicking() {
         unlock();
         panic::resume_unwind(Box::new(Cancelled));
+    }
+}
+
+/// Records why the current goroutine is about to park, for a park that does not go through
+/// [`Waiter::current`] (one Relaxed store; a no-op on a plain thread). The wait word is a
+/// dump's hint, written only by the G itself (see `G::wait`).
+pub fn set_wait_reason(reason: WaitReason) {
+    if let Some(g) = current_g() {
+        g.wait.store(crate::diag::wait_word(reason), Relaxed);
     }
 }
 
@@ -236,13 +247,27 @@ pub enum Waiter {
 }
 
 impl Waiter {
-    /// A waiter for the caller: a new park of the current goroutine, or the current thread.
-    pub fn current() -> Waiter {
+    /// A waiter for the caller: a new park of the current goroutine, waiting for `reason`
+    /// (shown by goroutine dumps), or the current thread.
+    pub fn current(reason: WaitReason) -> Waiter {
+        Waiter::make(Some(reason))
+    }
+
+    /// [`Waiter::current`] for another park of the same wait (a re-armed queue entry): the
+    /// reason and start recorded by the first park stay.
+    pub fn again() -> Waiter {
+        Waiter::make(None)
+    }
+
+    fn make(reason: Option<WaitReason>) -> Waiter {
         let m = current_m();
         if !m.is_null() {
             // SAFETY: our own M, not held across a switch.
             if let Some(g) = unsafe { (*m).local().curg.clone() } {
                 let seq = g.prepare_park();
+                if let Some(r) = reason {
+                    g.wait.store(crate::diag::wait_word(r), Relaxed);
+                }
                 return Waiter::G { g, seq };
             }
         }

@@ -17,8 +17,9 @@
 //! `f` parks the goroutine as usual (its M then goes idle), and when it resumes on an M with a
 //! P, the rest of `f` runs there with that P.
 
-use super::park;
+use super::park::{self, WaitReason};
 use super::preempt::{self, Section};
+use crate::diag::wait_word;
 use std::sync::atomic::Ordering::*;
 
 /// Runs `f`, a call that may block its thread for long (a blocking syscall, `std::fs`, a C
@@ -48,7 +49,7 @@ pub fn blocking<F: FnOnce() -> T, T>(f: F) -> T {
 /// Parks the current M's P in its `sys_p` slot for the call; false if there is none (a plain
 /// thread, a nested call, or a goroutine whose P was taken by a preemption).
 fn enter() -> bool {
-    let Some((m, _)) = park::current() else {
+    let Some((m, g)) = park::current() else {
         return false;
     };
     let _s = Section::enter(m);
@@ -60,6 +61,11 @@ fn enter() -> bool {
     }
     // SAFETY: our own M's state, not held.
     unsafe { m.local() }.in_blocking = true;
+    // A dump shows `[syscall]` (the G writes its own wait word; see `G::wait`).
+    // SAFETY: the running G is alive while it runs.
+    unsafe { &*g }
+        .wait
+        .store(wait_word(WaitReason::Syscall), Relaxed);
     m.pre
         .sys_seq
         .store(m.pre.sys_seq.load(Relaxed) + 1, Relaxed);
@@ -73,11 +79,13 @@ struct Exit;
 
 impl Drop for Exit {
     fn drop(&mut self) {
-        let Some((m, _)) = park::current() else {
+        let Some((m, g)) = park::current() else {
             return;
         };
         // SAFETY: our own M's state, not held.
         unsafe { (*m).local() }.in_blocking = false;
+        // SAFETY: the running G is alive while it runs.
+        unsafe { &*g }.wait.store(0, Relaxed);
         {
             let _s = Section::enter(m);
             // SAFETY: our own M (maybe another one than at `enter`, if `f` parked).

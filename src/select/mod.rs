@@ -28,7 +28,7 @@ use crate::chan::imp::{Chan, RecvNow};
 use crate::chan::lock::RawLock;
 use crate::chan::waitq::{self, decode, Node, Op, Outcome, Partner};
 use crate::chan::{Receiver, RecvError, SelectTimeoutError, SendError, Sender, TrySelectError};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -461,7 +461,12 @@ impl<'a> Select<'a> {
                 Mode::Block => None,
             };
             // Nothing ready: park on every case.
-            let waiter = Waiter::current();
+            let reason = if self.cases.iter().all(|c| c.chan.is_none()) {
+                WaitReason::SelectNoCases // Go's `select {}`
+            } else {
+                WaitReason::Select
+            };
+            let waiter = Waiter::current(reason);
             let is_g = waiter.is_goroutine();
             let timed = deadline.map(|d| (d, waiter.alarm()));
             let op = Op::new(waiter);

@@ -12,7 +12,7 @@
 //! already released has nothing to undo.
 
 use super::waitq::{self, OnUnwind, Token, WaitQueue};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::fmt;
 use std::sync::Mutex as StdMutex;
 
@@ -111,7 +111,7 @@ impl Barrier {
             return BarrierWaitResult(true);
         }
         let token = Token::new();
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::Barrier);
         let is_g = w.is_goroutine();
         s.queue.push_back(&token, w, ());
         let cancel = OnUnwind::new(|| {

@@ -17,7 +17,7 @@
 
 use super::mutex::MutexGuard;
 use super::waitq::{self, OnUnwind, Token, WaitQueue};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::fmt;
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
@@ -84,7 +84,7 @@ impl Condvar {
     pub fn wait<'a, T: ?Sized>(&self, guard: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
         let mutex = guard.mutex;
         let token = Token::new();
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::CondWait);
         let is_g = w.is_goroutine();
         let mut q = waitq::lock(&self.queue);
         q.push_back(&token, w, ());
@@ -117,7 +117,7 @@ impl Condvar {
         };
         let mutex = guard.mutex;
         let token = Token::new();
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::CondWait);
         let alarm = w.alarm();
         let mut q = waitq::lock(&self.queue);
         q.push_back(&token, w, ());

@@ -35,7 +35,7 @@
 //! `LOCKED`: arrivals treat that as locked, so nobody barges in.
 
 use super::waitq::{self, OnUnwind, Token, WaitQueue};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -150,13 +150,20 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock(), 2);
     /// ```
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        self.lock_waiting_as(WaitReason::Mutex)
+    }
+
+    /// [`Mutex::lock`] whose waiters show `reason` in goroutine dumps (a `Once` is a mutex
+    /// inside, but its waiters wait for `sync.Once`).
+    #[inline]
+    pub(crate) fn lock_waiting_as(&self, reason: WaitReason) -> MutexGuard<'_, T> {
         // Acquire pairs with the Release of the previous holder's unlock.
         if self
             .state
             .compare_exchange(0, LOCKED, Acquire, Relaxed)
             .is_err()
         {
-            self.lock_slow();
+            self.lock_slow(reason);
         }
         MutexGuard {
             mutex: self,
@@ -209,7 +216,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Go's `lockSlow`. `awoke` means this goroutine owns the `WOKEN` bit (it set it while
     /// spinning, or an unlocker set it when waking it) and must clear it in its next update.
-    fn lock_slow(&self) {
+    fn lock_slow(&self, reason: WaitReason) {
         let mut started: Option<Instant> = None;
         let mut starving = false;
         let mut awoke = false;
@@ -278,7 +285,7 @@ impl<T: ?Sized> Mutex<T> {
             let requeue = started.is_some();
             let t0 = *started.get_or_insert_with(Instant::now);
             let token = Token::new();
-            let w = Waiter::current();
+            let w = Waiter::current(reason);
             let is_g = w.is_goroutine();
             // A waiter that already waited goes back to the front (Go's lifo requeue).
             if requeue {

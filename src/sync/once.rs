@@ -89,7 +89,7 @@ impl Once {
 
     #[cold]
     fn call_slow<F: FnOnce()>(&self, f: F) {
-        let _g = self.m.lock();
+        let _g = self.m.lock_waiting_as(crate::sched::park::WaitReason::Once);
         // Relaxed: the mutex orders this after the store of whoever ran `f`.
         if !self.done.load(Relaxed) {
             let _set = SetDone(&self.done);

@@ -24,7 +24,7 @@
 //! A waiter cancelled after its grant just unlocks, passing the lock on.
 
 use super::waitq::{self, OnUnwind, Token, WaitQueue};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
@@ -252,7 +252,7 @@ impl<T: ?Sized> RwLock<T> {
             }
         }
         let token = Token::new();
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::RwLockRead);
         let is_g = w.is_goroutine();
         q.readers.push_back(&token, w, ());
         let cancel = OnUnwind::new(|| self.abandon(&token, false));
@@ -276,7 +276,7 @@ impl<T: ?Sized> RwLock<T> {
             }
         }
         let token = Token::new();
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::RwLockWrite);
         let is_g = w.is_goroutine();
         q.writers.push_back(&token, w, ());
         let cancel = OnUnwind::new(|| self.abandon(&token, true));

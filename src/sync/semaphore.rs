@@ -11,7 +11,7 @@
 //! count), so a permit is never lost.
 
 use super::waitq::{self, OnUnwind, Token, WaitQueue};
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::fmt;
 use std::sync::Mutex as StdMutex;
 
@@ -98,7 +98,7 @@ impl Semaphore {
             return SemaphorePermit { sem: self };
         }
         let token = Token::new();
-        let w = Waiter::current();
+        let w = Waiter::current(WaitReason::Semacquire);
         let is_g = w.is_goroutine();
         s.queue.push_back(&token, w, ());
         let cancel = OnUnwind::new(|| self.abandon(&token));

@@ -5,7 +5,7 @@
 //! them, and `wait` re-checks the counter under that mutex before parking, so a wake-up cannot
 //! fall between a waiter's check and its park.
 
-use crate::sched::park::Waiter;
+use crate::sched::park::{WaitReason, Waiter};
 use std::fmt;
 use std::sync::atomic::{AtomicIsize, Ordering::*};
 use std::sync::Mutex;
@@ -107,7 +107,7 @@ impl WaitGroup {
             if self.count.load(Acquire) == 0 {
                 return;
             }
-            let w = Waiter::current();
+            let w = Waiter::current(WaitReason::Semacquire);
             let g = w.is_goroutine();
             ws.push(w);
             Waiter::block(g, ws);

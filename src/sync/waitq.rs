@@ -143,7 +143,7 @@ impl<D> WaitQueue<D> {
             .entries
             .iter_mut()
             .find(|e| Arc::ptr_eq(&e.token, &token.0))?;
-        e.waiter = Waiter::current();
+        e.waiter = Waiter::again();
         Some(e.waiter.alarm())
     }
 }
