@@ -8,6 +8,7 @@
 use crate::goroutine::wrap;
 use crate::sched::{m, Sched, MAX_PROCS};
 use crate::stack;
+use crate::Deadlock;
 use std::io;
 use std::panic::{self, Location};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub struct Builder {
     procs: Option<usize>,
     stack_size: Option<usize>,
+    on_deadlock: Deadlock,
 }
 
 impl Builder {
@@ -63,6 +65,34 @@ impl Builder {
         self
     }
 
+    /// What to do when every goroutine of the runtime is asleep and nothing in the process can
+    /// wake one (Go's `all goroutines are asleep - deadlock!`). The default,
+    /// [`Deadlock::Exit`], prints the message and a goroutine dump to stderr and exits the
+    /// process with status 2; [`Deadlock::Panic`] makes [`Runtime::run`] panic with them (a
+    /// `String` payload) instead, for test suites. Detection is conservative: nothing is
+    /// reported while a timer is pending, a goroutine waits for I/O or runs, or any thread
+    /// of the process is not itself asleep in a gort wait (see "Deadlock detection" in
+    /// ARCHITECTURE.md).
+    ///
+    /// ```no_run
+    /// let rt = gort::Builder::new().on_deadlock(gort::Deadlock::Panic).build().unwrap();
+    /// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     rt.run(|| {
+    ///         let (_tx, rx) = gort::chan::bounded::<u32>(0);
+    ///         rx.recv().ok(); // nobody will ever send
+    ///     })
+    /// }));
+    /// let msg = r.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(msg.starts_with("fatal error: all goroutines are asleep - deadlock!"));
+    /// ```
+    ///
+    /// (`no_run`: a doc test runs beside the test harness's threads, which keep any process
+    /// from counting as deadlocked; `tests/deadlock.rs` runs this in a child process.)
+    pub fn on_deadlock(mut self, action: Deadlock) -> Builder {
+        self.on_deadlock = action;
+        self
+    }
+
     /// Builds the runtime. Threads start lazily, when the first goroutine runs.
     ///
     /// # Errors
@@ -94,9 +124,9 @@ impl Builder {
             },
         };
         crate::signal::install();
-        Ok(Runtime {
-            sched: Sched::new(procs, stack),
-        })
+        let sched = Sched::new(procs, stack);
+        *sched.on_deadlock.lock().unwrap_or_else(|e| e.into_inner()) = self.on_deadlock;
+        Ok(Runtime { sched })
     }
 }
 
@@ -195,6 +225,17 @@ impl Runtime {
             panic!("gort::run called from inside a goroutine; use gort::go to start a goroutine");
         }
         let (entry, packet) = wrap(f);
+        // Deadlock reports (`Deadlock::Panic`) wake the threads waiting here.
+        let me = std::thread::current();
+        let seen = {
+            let mut d = self
+                .sched
+                .deadlock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            d.2.push(me.clone());
+            d.0
+        };
         // SAFETY: a null M: spawning from a plain thread.
         unsafe {
             self.sched.spawn(
@@ -205,7 +246,33 @@ impl Runtime {
                 Location::caller(),
             )
         };
-        packet.wait()
+        let reported = || {
+            self.sched
+                .deadlock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                != seen
+        };
+        let r = packet.wait_or(&reported);
+        let report = {
+            let mut d = self
+                .sched
+                .deadlock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = d.2.iter().position(|t| t.id() == me.id()) {
+                d.2.swap_remove(i);
+            }
+            d.1.clone()
+        };
+        match r {
+            Some(r) => r,
+            None => {
+                packet.detach();
+                panic::panic_any(report)
+            }
+        }
     }
 }
 

@@ -47,3 +47,16 @@ pub fn fatal(msg: &str) -> ! {
     eprintln!("fatal error: {msg}");
     std::process::abort()
 }
+
+/// Every live goroutine of `sched`, one block each (as [`describe`]), for callers that have no
+/// current goroutine (deadlock reports from sysmon).
+pub fn all_goroutines(sched: &crate::sched::Sched) -> String {
+    let mut out = String::new();
+    sched.for_each_g(|g| {
+        if let Some(h) = describe(g) {
+            out.push_str(&h);
+            out.push('\n');
+        }
+    });
+    out
+}

@@ -112,10 +112,12 @@ struct Seen {
 }
 
 fn run(sched: &Sched) {
+    let _internal = crate::sched::deadlock::Internal::enter();
     let mon = &sched.sysmon;
     let mut seen: HashMap<u64, Seen> = HashMap::new();
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
+    let mut reported = None;
     loop {
         if idle == 0 {
             delay = MIN_DELAY;
@@ -133,6 +135,20 @@ fn run(sched: &Sched) {
             idle = 0;
         } else {
             idle = idle.saturating_add(1);
+            if idle > IDLE_TICKS {
+                checkdead(sched, &mut reported);
+            }
+        }
+    }
+}
+
+/// Go's `checkdead`, from an idle tick (see `sched/deadlock.rs`). A deadlock is reported
+/// once (`Deadlock::Panic` leaves the runtime as it is).
+fn checkdead(sched: &Sched, reported: &mut Option<u64>) {
+    if let Some((report, fingerprint)) = crate::sched::deadlock::check(sched) {
+        if *reported != Some(fingerprint) {
+            *reported = Some(fingerprint);
+            sched.report_deadlock(report);
         }
     }
 }

@@ -159,7 +159,7 @@ fn block_forever(timeout: Option<Duration>) {
             if crate::sched::park::current().is_some() {
                 crate::sched::park::park(&mut || true);
             } else {
-                std::thread::park();
+                crate::sched::deadlock::park_thread();
             }
         },
     }

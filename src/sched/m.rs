@@ -195,6 +195,7 @@ pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
             ready_fifo: false,
         }),
     });
+    let _internal = super::deadlock::Internal::enter();
     crate::signal::init_thread();
     set_current_m(&*m);
     sched.sysmon.register(m.clone());

@@ -30,6 +30,7 @@
 //!
 //! At most `gomaxprocs / 2` Ms spin at once (more would burn CPU for nothing).
 
+pub mod deadlock;
 pub mod g;
 mod handoff;
 #[cfg(all(test, loom))]
@@ -102,6 +103,12 @@ pub struct Sched {
     next_mid: AtomicU64,
     /// The netpoller, created when a goroutine first waits on an fd (`crate::netpoll`).
     pub netpoll: crate::netpoll::Slot,
+    /// Bumped under the lock whenever an M leaves `midle` or is created (see `deadlock.rs`).
+    pub wake_epoch: AtomicU64,
+    /// What to do on a deadlock (`Builder::on_deadlock`).
+    pub on_deadlock: Mutex<deadlock::Deadlock>,
+    /// Deadlock reports for `Runtime::run` (`Deadlock::Panic`).
+    pub deadlock: Mutex<deadlock::Reports>,
 }
 
 /// State under the scheduler lock.
@@ -155,8 +162,12 @@ impl Sched {
             ms_gone: Condvar::new(),
             next_mid: AtomicU64::new(1),
             netpoll: crate::netpoll::Slot::new(),
+            wake_epoch: AtomicU64::new(0),
+            on_deadlock: Mutex::new(deadlock::Deadlock::Exit),
+            deadlock: Mutex::new((0, String::new(), Vec::new())),
         });
         sched.set_gomaxprocs(procs);
+        deadlock::register(&sched);
         sched
     }
 
@@ -447,6 +458,7 @@ impl Sched {
             ));
         }
         l.mcount += 1;
+        self.wake_epoch.fetch_add(1, SeqCst);
         drop(l);
         *self.live_ms.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let sched = self
@@ -533,6 +545,7 @@ impl Sched {
         let idle: Vec<*const M> = {
             let mut l = self.lock();
             self.clear_timer_m(&mut l);
+            self.wake_epoch.fetch_add(1, SeqCst);
             std::mem::take(&mut l.midle)
         };
         for m in idle {
