@@ -44,7 +44,7 @@ pub struct Sysmon {
     note: Note,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Every live M of the runtime; an M joins as it starts and leaves before its thread ends.
-    allm: Mutex<Vec<Arc<M>>>,
+    pub(crate) allm: Mutex<Vec<Arc<M>>>,
 }
 
 impl Sysmon {
@@ -118,15 +118,33 @@ fn run(sched: &Sched) {
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
     let mut reported = None;
+    let trace = Duration::from_millis(sched.counters.trace_ms.load(Relaxed));
+    let mut next_trace = sched.counters.started + trace;
     loop {
         if idle == 0 {
             delay = MIN_DELAY;
         } else if idle > IDLE_TICKS {
             delay = (delay * 2).min(MAX_DELAY);
         }
-        mon.note.sleep_until(Instant::now() + delay);
+        let mut wake = Instant::now() + delay;
+        if !trace.is_zero() {
+            wake = wake.min(next_trace);
+        }
+        mon.note.sleep_until(wake);
         if sched.stopping.load(SeqCst) {
             return;
+        }
+        if !trace.is_zero() && Instant::now() >= next_trace {
+            // Go's `schedtrace`, one write so that lines of several runtimes do not mix.
+            let detail = sched.counters.trace_detail.load(Relaxed);
+            let text = sched.sched_trace(detail);
+            use std::io::Write;
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            next_trace += trace;
+            let now = Instant::now();
+            if next_trace < now {
+                next_trace = now + trace; // we fell behind: do not print a burst
+            }
         }
         let mut did = tick(sched, &mut seen, Instant::now());
         // Go's sysmon polls the network if nobody did for 10 ms (all Ms busy running Gs).
@@ -197,6 +215,7 @@ fn tick(sched: &Sched, seen: &mut HashMap<u64, Seen>, now: Instant) -> bool {
                 if s.run_since.is_some_and(|t| now - t >= FORCE_PREEMPT) {
                     // SAFETY: the M is in the registry, whose lock we hold: its thread lives.
                     unsafe { preempt::request(m, run) };
+                    sched.counters.preemptions.fetch_add(1, Relaxed);
                     did = true;
                 }
             } else {

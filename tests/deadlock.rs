@@ -56,7 +56,86 @@ const CASES: &[(&str, Check)] = &[
     ("thread_pipe", expect_ok),
     ("process_pipe", expect_ok),
     ("thread_blocked_in_gort_then_deadlock", expect_deadlock),
+    ("schedtrace", check_schedtrace),
+    ("scheddetail", check_scheddetail),
+    ("bad_debug", check_bad_debug),
+    ("unknown_debug", check_unknown_debug),
+    ("stats", expect_ok),
 ];
+
+/// `schedtrace=100` over about a second: about ten lines, Go's shape.
+fn check_schedtrace(case: &str) {
+    let (code, out, err) = run_child("busy_second", &[("GORT_DEBUG", "schedtrace=100")]);
+    assert_eq!(code, Some(0), "{case}: {out}\n{err}");
+    let lines: Vec<&str> = err.lines().filter(|l| l.starts_with("SCHED ")).collect();
+    assert!(
+        (5..=16).contains(&lines.len()),
+        "{case}: {} lines in ~1 s:\n{err}",
+        lines.len()
+    );
+    for l in &lines {
+        assert!(
+            l.contains("ms: gomaxprocs=2 idleprocs=")
+                && l.contains(" threads=")
+                && l.contains(" spinningthreads=")
+                && l.contains(" idlethreads=")
+                && l.contains(" runqueue=")
+                && l.ends_with(']'),
+            "{case}: {l}"
+        );
+        let brackets = &l[l.find('[').unwrap() + 1..l.len() - 1];
+        assert_eq!(
+            brackets.split(' ').count(),
+            2,
+            "{case}: one length per P: {l}"
+        );
+    }
+    assert!(
+        !err.contains("  P0: "),
+        "{case}: detail without scheddetail"
+    );
+}
+
+fn check_scheddetail(case: &str) {
+    let (code, out, err) = run_child(
+        "busy_second",
+        &[("GORT_DEBUG", "schedtrace=200,scheddetail=1")],
+    );
+    assert_eq!(code, Some(0), "{case}: {out}\n{err}");
+    assert!(
+        err.lines().any(|l| l.starts_with("SCHED ")),
+        "{case}: {err}"
+    );
+    for want in ["  P0: status=", "  P1: status=", "  M", "  G1: status="] {
+        assert!(
+            err.lines().any(|l| l.starts_with(want)),
+            "{case}: no {want:?} line:\n{err}"
+        );
+    }
+    assert!(
+        err.contains(" runqsize=") && err.contains(" curg="),
+        "{case}: {err}"
+    );
+}
+
+fn check_bad_debug(case: &str) {
+    for bad in ["schedtrace=abc", "scheddetail=yes", "schedtrace"] {
+        let (code, out, err) = run_child(case, &[("GORT_DEBUG", bad)]);
+        assert_eq!(code, Some(0), "{case} {bad}: {out}\n{err}");
+        assert!(out.contains("DONE"), "{case} {bad}: {out}\n{err}");
+    }
+}
+
+fn check_unknown_debug(case: &str) {
+    let (code, out, err) = run_child(case, &[("GORT_DEBUG", "frobnicate=1,schedtrace=0")]);
+    assert_eq!(code, Some(0), "{case}: {out}\n{err}");
+    assert!(out.contains("DONE"), "{case}: {out}");
+    assert_eq!(
+        err.matches("frobnicate").count(),
+        1,
+        "{case}: the unknown key is reported once:\n{err}"
+    );
+}
 
 /// Runs the child for `case` (with extra environment), killing it after 30 s.
 fn run_child(case: &str, env: &[(&str, &str)]) -> (Option<i32>, String, String) {
@@ -293,6 +372,85 @@ fn child(case: &str) {
             expect(&[1, h.id().as_u64()]);
             h.join().ok();
             println!("UNREACHABLE");
+        }),
+        "busy_second" => gort::Builder::new().procs(2).build().unwrap().run(|| {
+            // About a second of mixed work: sleepers, a ping-pong pair, spawns.
+            let t = Instant::now();
+            let (tx, rx) = gort::chan::bounded::<u32>(0);
+            let h = gort::go(move || while rx.recv().is_ok() {});
+            while t.elapsed() < Duration::from_millis(1000) {
+                for i in 0..10 {
+                    tx.send(i).unwrap();
+                }
+                gort::go(|| gort::time::sleep(Duration::from_millis(3)));
+                gort::time::sleep(Duration::from_millis(1));
+            }
+            drop(tx);
+            h.join().unwrap();
+            println!("DONE");
+        }),
+        "bad_debug" => {
+            let e = gort::Builder::new().build().unwrap_err();
+            assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains("GORT_DEBUG"), "{e}");
+            println!("DONE");
+        }
+        "unknown_debug" => {
+            for _ in 0..2 {
+                let rt = gort::Builder::new().build().unwrap();
+                assert_eq!(rt.run(|| 1), 1);
+            }
+            println!("DONE");
+        }
+        "stats" => gort::Builder::new().procs(2).build().unwrap().run(|| {
+            let s0 = gort::runtime::stats();
+            let hs: Vec<_> = (0..1000).map(|i| gort::go(move || i)).collect();
+            let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+            assert_eq!(sum, 499_500);
+            let (tx, rx) = gort::chan::bounded::<u32>(0);
+            let p = gort::go(move || {
+                for i in 0..100 {
+                    tx.send(i).unwrap();
+                }
+            });
+            for _ in 0..100 {
+                rx.recv().unwrap();
+            }
+            p.join().unwrap();
+            let s1 = gort::runtime::stats();
+            assert!(s1.spawned >= s0.spawned + 1001, "{s0:?} {s1:?}");
+            assert!(s1.context_switches >= s0.context_switches + 1001, "{s1:?}");
+            assert!(s1.parks >= s0.parks + 50, "{s0:?} {s1:?}");
+            assert_eq!(s1.gomaxprocs, 2);
+            assert!(s1.threads >= 1 && s1.idle_threads <= s1.threads, "{s1:?}");
+            assert!(s1.idle_procs <= 2, "{s1:?}");
+            // A hog gets preempted (its P handed off) after 10 ms.
+            let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let st = stop.clone();
+            let hog = gort::go(move || {
+                while !st.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            });
+            gort::time::sleep(Duration::from_millis(100));
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            hog.join().unwrap();
+            let s2 = gort::runtime::stats();
+            assert!(s2.preemptions > s1.preemptions, "{s1:?} {s2:?}");
+            assert!(s2.handoffs > s1.handoffs, "{s1:?} {s2:?}");
+            // Netpoll wake-ups.
+            let (mut r, mut w) = gort::io::pipe().unwrap();
+            let rd = gort::go(move || {
+                let mut b = [0u8; 1];
+                r.read_exact(&mut b).unwrap();
+            });
+            gort::time::sleep(Duration::from_millis(20));
+            w.write_all(b"x").unwrap();
+            rd.join().unwrap();
+            let s3 = gort::runtime::stats();
+            assert!(s3.netpoll_wakeups > s2.netpoll_wakeups, "{s2:?} {s3:?}");
+            assert_eq!(s3.goroutines, 1, "{s3:?}");
+            println!("DONE");
         }),
         other => panic!("unknown case {other}"),
     }

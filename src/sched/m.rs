@@ -62,8 +62,9 @@ pub enum Action {
 
 pub struct M {
     /// Thread number (the OS thread is named `gort-m<id>`).
-    #[allow(dead_code)] // not read yet: for scheduler traces (GORT_DEBUG, a later issue)
     pub id: u64,
+    /// Id of the goroutine this M runs (0: none), for scheduler traces only (a hint).
+    pub curg_id: std::sync::atomic::AtomicU64,
     sched: *const Sched,
     pub park: Note,
     pub(super) nextp: AtomicPtr<P>,
@@ -139,6 +140,13 @@ impl M {
         self.p.load(Relaxed)
     }
 
+    /// The id of the P this M holds, read from another thread (a hint, for traces).
+    pub fn p_id(&self) -> Option<usize> {
+        let p = self.p.load(Relaxed);
+        // SAFETY: Ps live as long as their Sched, which outlives its Ms; only the id is read.
+        (!p.is_null()).then(|| unsafe { (*p).id })
+    }
+
     /// Whether this M holds a P, read from another thread (a hint: it may change at once).
     pub fn p_hint(&self) -> bool {
         !self.p.load(Relaxed).is_null()
@@ -178,6 +186,7 @@ impl M {
 pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
     let m = Arc::new(M {
         id,
+        curg_id: std::sync::atomic::AtomicU64::new(0),
         sched: Arc::as_ptr(&sched),
         park: Note::new(),
         nextp: AtomicPtr::new(ptr::null_mut()),
@@ -299,6 +308,9 @@ impl M {
             ctx.stack = Some(stack);
         }
         let sp = ctx.sp;
+        // SAFETY: we hold p.
+        P::bump(unsafe { &(*p).runs });
+        self.curg_id.store(g.id(), Relaxed);
         g.set_state(g::RUNNING);
         self.pre.new_run();
         let ml = self.local.get();
@@ -332,6 +344,7 @@ impl M {
                     }
                     action => {
                         (*ml).in_blocking = false;
+                        self.curg_id.store(0, Relaxed);
                         let Some(g) = (*ml).curg.take() else {
                             crate::fatal("runtime: lost the current G")
                         };
@@ -372,6 +385,7 @@ impl M {
             return false;
         }
         pl.schedtick = tick;
+        P::bump(&p.runs);
         self.pre.new_run();
         pl.inherit_streak = 0;
         true
@@ -418,6 +432,11 @@ impl M {
                 }
             }
             Action::Park(unlock, no_cancel) => {
+                // SAFETY: a non-null p is ours. (A park inside `blocking`, with no P, is not
+                // counted.)
+                if let Some(p) = unsafe { p.as_ref() } {
+                    P::bump(&p.parks);
+                }
                 let seq = g.seq();
                 g.set_waiting();
                 // SAFETY: the parking G keeps the closure alive on its stack until it is
@@ -598,6 +617,7 @@ impl M {
                         }
                         let Some(victim) = sched.p(vid) else { continue };
                         if let Some(g) = local.steal_from(runq::Steal(&victim.runq), round == 3) {
+                            P::bump(&p.steals);
                             return Some((g, false));
                         }
                     }

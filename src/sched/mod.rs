@@ -41,6 +41,7 @@ pub mod p;
 pub mod park;
 pub mod preempt;
 pub mod runq;
+pub mod stats;
 pub mod syscall;
 pub mod timer;
 
@@ -85,7 +86,7 @@ pub struct Sched {
     next_goid: AtomicU64,
     /// Goroutines spawned from outside any P (main goroutines), and ended without one
     /// (preempted as they exited).
-    ext_spawned: AtomicU64,
+    pub(crate) ext_spawned: AtomicU64,
     ext_exited: AtomicU64,
     /// Every G ever allocated (they are reused, never freed before the Sched).
     allgs: Mutex<Vec<Arc<G>>>,
@@ -109,6 +110,8 @@ pub struct Sched {
     pub on_deadlock: Mutex<deadlock::Deadlock>,
     /// Deadlock reports for `Runtime::run` (`Deadlock::Panic`).
     pub deadlock: Mutex<deadlock::Reports>,
+    /// Rare-event counters and trace settings (`stats.rs`).
+    pub counters: stats::Counters,
 }
 
 /// State under the scheduler lock.
@@ -165,6 +168,7 @@ impl Sched {
             wake_epoch: AtomicU64::new(0),
             on_deadlock: Mutex::new(deadlock::Deadlock::Exit),
             deadlock: Mutex::new((0, String::new(), Vec::new())),
+            counters: stats::Counters::new(),
         });
         sched.set_gomaxprocs(procs);
         deadlock::register(&sched);

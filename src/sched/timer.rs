@@ -370,8 +370,7 @@ impl Timers {
         (h.running == 0 && !h.items.iter().any(|(_, e)| e.pending())).then_some(h.version)
     }
 
-    /// Entries in the heap, cancelled ones included (for tests).
-    #[cfg(test)]
+    /// Entries in the heap, cancelled ones included (tests, scheduler traces).
     pub fn len(&self) -> usize {
         self.lock().items.len()
     }
