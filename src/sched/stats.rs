@@ -149,7 +149,9 @@ impl Sched {
             return out;
         }
         // Which M holds which P, and which Ms are idle.
-        let (ms, idle): (Vec<(u64, Option<usize>, u64)>, Vec<u64>) = {
+        // (M id, P id held, goroutine id run), and the ids of idle Ms.
+        type Ms = Vec<(u64, Option<usize>, u64)>;
+        let (ms, idle): (Ms, Vec<u64>) = {
             let all = self.sysmon.allm.lock().unwrap_or_else(|e| e.into_inner());
             let ms = all
                 .iter()
