@@ -215,6 +215,7 @@ pub(crate) fn parse_debug(s: &str) -> io::Result<Debug> {
                     _ => return Err(bad("scheddetail takes 0 or 1")),
                 };
             }
+            "" => return Err(bad("empty key")),
             _ => d.unknown.push(key.to_owned()),
         }
     }
