@@ -72,7 +72,7 @@ pub struct M {
     /// The P this M holds (null: none). Written only on the M's own thread: by its code, and
     /// by the preemption signal handler, which takes it only outside runtime sections (see
     /// `preempt.rs`). Other threads read it as a hint (sysmon).
-    p: AtomicPtr<P>,
+    pub(super) p: AtomicPtr<P>,
     /// Preemption and blocking-call state, shared with sysmon (see `preempt.rs`).
     pub(crate) pre: super::preempt::MPreempt,
     pub(crate) local: UnsafeCell<MLocal>,
@@ -138,13 +138,6 @@ impl M {
     /// a runtime section (`preempt::Section`), since outside one a preemption may take it.
     pub fn p(&self) -> *const P {
         self.p.load(Relaxed)
-    }
-
-    /// The id of the P this M holds, read from another thread (a hint, for traces).
-    pub fn p_id(&self) -> Option<usize> {
-        let p = self.p.load(Relaxed);
-        // SAFETY: Ps live as long as their Sched, which outlives its Ms; only the id is read.
-        (!p.is_null()).then(|| unsafe { (*p).id })
     }
 
     /// Whether this M holds a P, read from another thread (a hint: it may change at once).
@@ -432,8 +425,7 @@ impl M {
                 }
             }
             Action::Park(unlock, no_cancel) => {
-                // SAFETY: a non-null p is ours. (A park inside `blocking`, with no P, is not
-                // counted.)
+                // SAFETY: a non-null p is ours (a park inside `blocking` is not counted).
                 if let Some(p) = unsafe { p.as_ref() } {
                     P::bump(&p.parks);
                 }

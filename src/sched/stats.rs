@@ -94,6 +94,15 @@ impl Default for Counters {
     }
 }
 
+impl super::m::M {
+    /// The id of the P this M holds, read from another thread (a hint, for traces).
+    pub fn p_id(&self) -> Option<usize> {
+        let p = self.p.load(Relaxed);
+        // SAFETY: Ps live as long as their Sched, which outlives its Ms; only the id is read.
+        (!p.is_null()).then(|| unsafe { (*p).id })
+    }
+}
+
 impl Sched {
     /// The [`Stats`] of this runtime.
     pub fn stats(&self) -> Stats {
