@@ -8,6 +8,7 @@
 use crate::goroutine::wrap;
 use crate::sched::{m, Sched, MAX_PROCS};
 use crate::stack;
+use crate::Deadlock;
 use std::io;
 use std::panic::{self, Location};
 use std::sync::Arc;
@@ -26,6 +27,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 pub struct Builder {
     procs: Option<usize>,
     stack_size: Option<usize>,
+    on_deadlock: Deadlock,
 }
 
 impl Builder {
@@ -63,11 +65,42 @@ impl Builder {
         self
     }
 
+    /// What to do when every goroutine of the runtime is asleep and nothing in the process can
+    /// wake one (Go's `all goroutines are asleep - deadlock!`). The default,
+    /// [`Deadlock::Exit`], prints the message and a goroutine dump to stderr and exits the
+    /// process with status 2; [`Deadlock::Panic`] makes [`Runtime::run`] panic with them (a
+    /// `String` payload) instead, for test suites. Detection is conservative: nothing is
+    /// reported while a timer is pending, a goroutine waits for I/O or runs, or any thread
+    /// of the process is not itself asleep in a gort wait (see "Deadlock detection" in
+    /// ARCHITECTURE.md).
+    ///
+    /// ```no_run
+    /// let rt = gort::Builder::new().on_deadlock(gort::Deadlock::Panic).build().unwrap();
+    /// let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+    ///     rt.run(|| {
+    ///         let (_tx, rx) = gort::chan::bounded::<u32>(0);
+    ///         rx.recv().ok(); // nobody will ever send
+    ///     })
+    /// }));
+    /// let msg = r.unwrap_err().downcast::<String>().unwrap();
+    /// assert!(msg.starts_with("fatal error: all goroutines are asleep - deadlock!"));
+    /// ```
+    ///
+    /// (`no_run`: a doc test runs beside the test harness's threads, which keep any process
+    /// from counting as deadlocked; `tests/deadlock.rs` runs this in a child process.)
+    pub fn on_deadlock(mut self, action: Deadlock) -> Builder {
+        self.on_deadlock = action;
+        self
+    }
+
     /// Builds the runtime. Threads start lazily, when the first goroutine runs.
     ///
     /// # Errors
     /// `InvalidInput` for `procs == 0` (or above 1024), an impossible stack size, or a bad
-    /// `GORTMAXPROCS` / `GORT_STACK_SIZE` value.
+    /// `GORTMAXPROCS` / `GORT_STACK_SIZE` / `GORT_DEBUG` value. `GORT_DEBUG` takes Go's
+    /// `GODEBUG` syntax: `schedtrace=N` prints a scheduler trace line to stderr every N ms
+    /// (`SCHED 1004ms: gomaxprocs=2 idleprocs=0 threads=5 ...`), `scheddetail=1` adds per-P,
+    /// per-M and per-G lines; an unknown key is reported on stderr once and ignored.
     ///
     /// ```
     /// let rt = gort::Builder::new().build().unwrap();
@@ -93,9 +126,19 @@ impl Builder {
                 None => stack::DEFAULT_STACK,
             },
         };
+        let debug = env_debug()?;
         crate::signal::install();
         let sched = Sched::new(procs, stack);
         crate::diag::register_runtime(&sched);
+        sched
+            .counters
+            .trace_ms
+            .store(debug.schedtrace, std::sync::atomic::Ordering::Relaxed);
+        sched
+            .counters
+            .trace_detail
+            .store(debug.scheddetail, std::sync::atomic::Ordering::Relaxed);
+        *sched.on_deadlock.lock().unwrap_or_else(|e| e.into_inner()) = self.on_deadlock;
         Ok(Runtime { sched })
     }
 }
@@ -134,6 +177,67 @@ pub(crate) fn parse_stack_size(s: &str) -> io::Result<usize> {
     let n: usize = digits.parse().map_err(|_| bad())?;
     let bytes = n.checked_mul(mult).ok_or_else(bad)?;
     stack::validate_size(bytes).map_err(|e| invalid(format!("GORT_STACK_SIZE={s:?}: {e}")))
+}
+
+/// Settings from `GORT_DEBUG` (Go's `GODEBUG` syntax: comma-separated `key=value`).
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(crate) struct Debug {
+    /// `schedtrace=N`: print a scheduler trace line every N ms (0: off).
+    pub schedtrace: u64,
+    /// `scheddetail=1`: add per-P, per-M and per-G lines to each trace.
+    pub scheddetail: bool,
+    /// Keys this version does not know (reported once, otherwise ignored).
+    pub unknown: Vec<String>,
+}
+
+/// Parses a `GORT_DEBUG` value.
+pub(crate) fn parse_debug(s: &str) -> io::Result<Debug> {
+    let mut d = Debug::default();
+    for item in s.split(',').map(str::trim).filter(|i| !i.is_empty()) {
+        let bad = |what: &str| {
+            invalid(format!(
+                "GORT_DEBUG={s:?} is invalid: {item:?}: {what} (e.g. GORT_DEBUG=schedtrace=1000,scheddetail=1)"
+            ))
+        };
+        let Some((key, value)) = item.split_once('=') else {
+            return Err(bad("expected key=value"));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        match key {
+            "schedtrace" => {
+                d.schedtrace = value
+                    .parse()
+                    .map_err(|_| bad("schedtrace takes a whole number of milliseconds"))?;
+            }
+            "scheddetail" => {
+                d.scheddetail = match value {
+                    "0" => false,
+                    "1" => true,
+                    _ => return Err(bad("scheddetail takes 0 or 1")),
+                };
+            }
+            "" => return Err(bad("empty key")),
+            _ => d.unknown.push(key.to_owned()),
+        }
+    }
+    Ok(d)
+}
+
+fn env_debug() -> io::Result<Debug> {
+    let Some(v) = std::env::var_os("GORT_DEBUG") else {
+        return Ok(Debug::default());
+    };
+    let d = parse_debug(&v.to_string_lossy())?;
+    if !d.unknown.is_empty() {
+        static REPORTED: std::sync::Once = std::sync::Once::new();
+        REPORTED.call_once(|| {
+            eprintln!(
+                "gort: GORT_DEBUG: unknown key(s) ignored: {} (known: schedtrace, scheddetail)",
+                d.unknown.join(", ")
+            );
+        });
+    }
+    Ok(d)
 }
 
 fn env_stack_size() -> io::Result<Option<usize>> {
@@ -195,6 +299,17 @@ impl Runtime {
             panic!("gort::run called from inside a goroutine; use gort::go to start a goroutine");
         }
         let (entry, packet) = wrap(f);
+        // Deadlock reports (`Deadlock::Panic`) wake the threads waiting here.
+        let me = std::thread::current();
+        let seen = {
+            let mut d = self
+                .sched
+                .deadlock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            d.2.push(me.clone());
+            d.0
+        };
         // SAFETY: a null M: spawning from a plain thread.
         unsafe {
             self.sched.spawn(
@@ -205,7 +320,33 @@ impl Runtime {
                 Location::caller(),
             )
         };
-        packet.wait()
+        let reported = || {
+            self.sched
+                .deadlock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .0
+                != seen
+        };
+        let r = packet.wait_or(&reported);
+        let report = {
+            let mut d = self
+                .sched
+                .deadlock
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = d.2.iter().position(|t| t.id() == me.id()) {
+                d.2.swap_remove(i);
+            }
+            d.1.clone()
+        };
+        match r {
+            Some(r) => r,
+            None => {
+                packet.detach();
+                panic::panic_any(report)
+            }
+        }
     }
 }
 
@@ -275,6 +416,27 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_values() {
+        let d = parse_debug("schedtrace=100, scheddetail=1").unwrap();
+        assert_eq!((d.schedtrace, d.scheddetail), (100, true));
+        let d = parse_debug("gctrace=1,schedtrace=5").unwrap();
+        assert_eq!(d.schedtrace, 5);
+        assert_eq!(d.unknown, vec!["gctrace".to_string()]);
+        assert_eq!(parse_debug("").unwrap(), Debug::default());
+        for bad in [
+            "schedtrace",
+            "schedtrace=x",
+            "schedtrace=-1",
+            "scheddetail=2",
+            "=1",
+        ] {
+            let e = parse_debug(bad).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad}");
+            assert!(e.to_string().contains("GORT_DEBUG"), "{e}");
+        }
+    }
 
     #[test]
     fn stack_size_values() {

@@ -92,6 +92,10 @@ pub(crate) trait Runnable: Send + Sync {
 /// The join handle's view of a task.
 pub(crate) trait Join<T>: Send + Sync {
     fn wait(&self) -> std::thread::Result<T>;
+    /// [`Join::wait`] on a plain thread that also gives up (None) once `stop` returns true;
+    /// whoever makes `stop` true then unparks the thread. The handle must be detached after
+    /// giving up.
+    fn wait_or(&self, stop: &dyn Fn() -> bool) -> Option<std::thread::Result<T>>;
     fn is_finished(&self) -> bool;
     /// The handle is gone unjoined: drop the result now if it is in (else `set` will).
     fn detach(&self);
@@ -195,11 +199,33 @@ where
                 .is_ok()
             {
                 while self.state.load(Acquire) & DONE == 0 {
-                    std::thread::park();
+                    crate::sched::deadlock::park_thread();
                 }
             }
         }
         self.take_result()
+    }
+
+    fn wait_or(&self, stop: &dyn Fn() -> bool) -> Option<std::thread::Result<T>> {
+        if self.state.load(Acquire) & DONE == 0 {
+            // SAFETY: the state is not WAITING yet, so the waiter cell is ours.
+            unsafe { *self.waiter.get() = Some(Waiter::Thread(park::current_thread())) };
+            if self
+                .state
+                .compare_exchange(EMPTY, WAITING, AcqRel, Acquire)
+                .is_ok()
+            {
+                while self.state.load(Acquire) & DONE == 0 {
+                    if stop() {
+                        // The waiter stays published: the finishing G unparks a thread that
+                        // has moved on (harmless), and the detached result is dropped then.
+                        return None;
+                    }
+                    crate::sched::deadlock::park_thread();
+                }
+            }
+        }
+        Some(self.take_result())
     }
 
     fn is_finished(&self) -> bool {

@@ -72,6 +72,7 @@ pub mod time;
 
 pub use builder::{run, Builder, Runtime};
 pub use goroutine::{go, GoId, Goroutine, JoinHandle};
+pub use sched::deadlock::Deadlock;
 pub use sched::syscall::blocking;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 

@@ -4,6 +4,8 @@
 //! All of these act on the runtime of the calling goroutine. Those that only make sense inside
 //! a runtime panic on a plain thread with a message that says to wrap `main` in `gort::run`.
 
+pub use crate::sched::stats::Stats;
+
 use crate::goroutine::{current_sched, GoId};
 use crate::sched::park;
 use std::fmt::Write as _;
@@ -284,4 +286,29 @@ pub fn stack_dump(all: bool) -> String {
         }
         out
     })
+}
+
+/// Scheduler statistics of this runtime: goroutines, threads (Ms), idle and spinning Ms, idle
+/// Ps, the global run queue, and counters since the runtime started (spawns, context switches,
+/// parks, steals, P hand-offs, preemptions, netpoll wake-ups). See [`Stats`]. Cheap enough to
+/// call often: it sums per-P counters and takes the scheduler lock once.
+///
+/// # Panics
+/// Outside a gort runtime.
+///
+/// ```
+/// gort::run(|| {
+///     let s0 = gort::runtime::stats();
+///     let (tx, rx) = gort::chan::bounded(0);
+///     let h = gort::go(move || tx.send(1).unwrap());
+///     assert_eq!(rx.recv().unwrap(), 1);
+///     h.join().unwrap();
+///     let s1 = gort::runtime::stats();
+///     assert!(s1.spawned > s0.spawned);
+///     assert!(s1.parks > s0.parks || s1.context_switches > s0.context_switches);
+///     assert!(s1.threads >= 1);
+/// });
+/// ```
+pub fn stats() -> Stats {
+    current_sched("gort::runtime::stats").1.stats()
 }

@@ -44,7 +44,7 @@ pub struct Sysmon {
     note: Note,
     thread: Mutex<Option<JoinHandle<()>>>,
     /// Every live M of the runtime; an M joins as it starts and leaves before its thread ends.
-    allm: Mutex<Vec<Arc<M>>>,
+    pub(crate) allm: Mutex<Vec<Arc<M>>>,
 }
 
 impl Sysmon {
@@ -112,21 +112,41 @@ struct Seen {
 }
 
 fn run(sched: &Sched) {
+    let _internal = crate::sched::deadlock::Internal::enter();
     let mon = &sched.sysmon;
     let mut seen: HashMap<u64, Seen> = HashMap::new();
     let mut delay = MIN_DELAY;
     let mut idle = 0u32;
+    let mut reported = None;
+    let trace = Duration::from_millis(sched.counters.trace_ms.load(Relaxed));
+    let mut next_trace = sched.counters.started + trace;
     loop {
         if idle == 0 {
             delay = MIN_DELAY;
         } else if idle > IDLE_TICKS {
             delay = (delay * 2).min(MAX_DELAY);
         }
-        mon.note.sleep_until(Instant::now() + delay);
+        let mut wake = Instant::now() + delay;
+        if !trace.is_zero() {
+            wake = wake.min(next_trace);
+        }
+        mon.note.sleep_until(wake);
         if sched.stopping.load(SeqCst) {
             return;
         }
         crate::diag::tick_clock(); // the coarse clock of wait reasons
+        if !trace.is_zero() && Instant::now() >= next_trace {
+            // Go's `schedtrace`, one write so that lines of several runtimes do not mix.
+            let detail = sched.counters.trace_detail.load(Relaxed);
+            let text = sched.sched_trace(detail);
+            use std::io::Write;
+            let _ = std::io::stderr().lock().write_all(text.as_bytes());
+            next_trace += trace;
+            let now = Instant::now();
+            if next_trace < now {
+                next_trace = now + trace; // we fell behind: do not print a burst
+            }
+        }
         let mut did = tick(sched, &mut seen, Instant::now());
         // Go's sysmon polls the network if nobody did for 10 ms (all Ms busy running Gs).
         did |= crate::netpoll::poll_if_stale(sched) > 0;
@@ -134,6 +154,20 @@ fn run(sched: &Sched) {
             idle = 0;
         } else {
             idle = idle.saturating_add(1);
+            if idle > IDLE_TICKS {
+                checkdead(sched, &mut reported);
+            }
+        }
+    }
+}
+
+/// Go's `checkdead`, from an idle tick (see `sched/deadlock.rs`). A deadlock is reported
+/// once (`Deadlock::Panic` leaves the runtime as it is).
+fn checkdead(sched: &Sched, reported: &mut Option<u64>) {
+    if let Some((report, fingerprint)) = crate::sched::deadlock::check(sched) {
+        if *reported != Some(fingerprint) {
+            *reported = Some(fingerprint);
+            sched.report_deadlock(report);
         }
     }
 }
@@ -182,6 +216,7 @@ fn tick(sched: &Sched, seen: &mut HashMap<u64, Seen>, now: Instant) -> bool {
                 if s.run_since.is_some_and(|t| now - t >= FORCE_PREEMPT) {
                     // SAFETY: the M is in the registry, whose lock we hold: its thread lives.
                     unsafe { preempt::request(m, run) };
+                    sched.counters.preemptions.fetch_add(1, Relaxed);
                     did = true;
                 }
             } else {

@@ -161,7 +161,7 @@ fn block_forever(timeout: Option<Duration>, reason: WaitReason) {
                 crate::sched::park::set_wait_reason(reason);
                 crate::sched::park::park(&mut || true);
             } else {
-                std::thread::park();
+                crate::sched::deadlock::park_thread();
             }
         },
     }

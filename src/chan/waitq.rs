@@ -328,7 +328,7 @@ pub fn block(
         } else {
             match deadline {
                 Some(d) => std::thread::park_timeout(d - now),
-                None => std::thread::park(),
+                None => crate::sched::deadlock::park_thread(),
             }
         }
     }

@@ -40,6 +40,8 @@ pub struct Poller {
     /// The idle M blocked in (or about to enter) `epoll_wait`; null if none. See the module
     /// docs for who writes it.
     pub poll_m: AtomicPtr<M>,
+    /// Goroutines readied by polls so far (`runtime::stats`).
+    pub woken: AtomicU64,
 }
 
 impl Poller {
@@ -60,6 +62,7 @@ impl Poller {
             nwait: AtomicUsize::new(0),
             last_poll: AtomicU64::new(crate::sched::timer::nanos(std::time::Instant::now())),
             poll_m: AtomicPtr::new(std::ptr::null_mut()),
+            woken: AtomicU64::new(0),
         })
     }
 
@@ -104,6 +107,9 @@ impl Poller {
             if w {
                 woken.extend(pd.unblock(Dir::Write));
             }
+        }
+        if !woken.is_empty() {
+            self.woken.fetch_add(woken.len() as u64, Relaxed);
         }
         (woken, broke)
     }

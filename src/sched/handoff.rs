@@ -90,6 +90,7 @@ impl M {
 impl Sched {
     /// Go's `handoffp`: find someone to run `p`, or put it on the idle list.
     pub fn handoffp(&self, p: *const P) {
+        self.counters.handoffs.fetch_add(1, Relaxed);
         // SAFETY: p is a live P its former holder just released.
         let pr = unsafe { &*p };
         if !pr.runq.is_empty() || self.runqsize.load(SeqCst) > 0 {

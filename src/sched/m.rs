@@ -62,8 +62,9 @@ pub enum Action {
 
 pub struct M {
     /// Thread number (the OS thread is named `gort-m<id>`).
-    #[allow(dead_code)] // not read yet: for scheduler traces (GORT_DEBUG, a later issue)
     pub id: u64,
+    /// Id of the goroutine this M runs (0: none), for scheduler traces only (a hint).
+    pub curg_id: std::sync::atomic::AtomicU64,
     sched: *const Sched,
     pub park: Note,
     pub(super) nextp: AtomicPtr<P>,
@@ -71,7 +72,7 @@ pub struct M {
     /// The P this M holds (null: none). Written only on the M's own thread: by its code, and
     /// by the preemption signal handler, which takes it only outside runtime sections (see
     /// `preempt.rs`). Other threads read it as a hint (sysmon).
-    p: AtomicPtr<P>,
+    pub(super) p: AtomicPtr<P>,
     /// Preemption and blocking-call state, shared with sysmon (see `preempt.rs`).
     pub(crate) pre: super::preempt::MPreempt,
     pub(crate) local: UnsafeCell<MLocal>,
@@ -178,6 +179,7 @@ impl M {
 pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
     let m = Arc::new(M {
         id,
+        curg_id: std::sync::atomic::AtomicU64::new(0),
         sched: Arc::as_ptr(&sched),
         park: Note::new(),
         nextp: AtomicPtr::new(ptr::null_mut()),
@@ -195,6 +197,7 @@ pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
             ready_fifo: false,
         }),
     });
+    let _internal = super::deadlock::Internal::enter();
     crate::signal::init_thread();
     super::preempt::init_thread();
     set_current_m(&*m);
@@ -299,6 +302,9 @@ impl M {
             ctx.stack = Some(stack);
         }
         let sp = ctx.sp;
+        // SAFETY: we hold p.
+        P::bump(unsafe { &(*p).runs });
+        self.curg_id.store(g.id(), Relaxed);
         g.set_state(g::RUNNING);
         self.pre.new_run();
         let ml = self.local.get();
@@ -332,6 +338,7 @@ impl M {
                     }
                     action => {
                         (*ml).in_blocking = false;
+                        self.curg_id.store(0, Relaxed);
                         let Some(g) = (*ml).curg.take() else {
                             crate::fatal("runtime: lost the current G")
                         };
@@ -372,6 +379,7 @@ impl M {
             return false;
         }
         pl.schedtick = tick;
+        P::bump(&p.runs);
         self.pre.new_run();
         pl.inherit_streak = 0;
         true
@@ -418,6 +426,10 @@ impl M {
                 }
             }
             Action::Park(unlock, no_cancel) => {
+                // SAFETY: a non-null p is ours (a park inside `blocking` is not counted).
+                if let Some(p) = unsafe { p.as_ref() } {
+                    P::bump(&p.parks);
+                }
                 let seq = g.seq();
                 g.set_waiting();
                 // SAFETY: the parking G keeps the closure alive on its stack until it is
@@ -598,6 +610,7 @@ impl M {
                         }
                         let Some(victim) = sched.p(vid) else { continue };
                         if let Some(g) = local.steal_from(runq::Steal(&victim.runq), round == 3) {
+                            P::bump(&p.steals);
                             return Some((g, false));
                         }
                     }

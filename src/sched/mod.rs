@@ -30,6 +30,7 @@
 //!
 //! At most `gomaxprocs / 2` Ms spin at once (more would burn CPU for nothing).
 
+pub mod deadlock;
 pub mod g;
 mod handoff;
 #[cfg(all(test, loom))]
@@ -40,6 +41,7 @@ pub mod p;
 pub mod park;
 pub mod preempt;
 pub mod runq;
+pub mod stats;
 pub mod syscall;
 pub mod timer;
 
@@ -84,7 +86,7 @@ pub struct Sched {
     next_goid: AtomicU64,
     /// Goroutines spawned from outside any P (main goroutines), and ended without one
     /// (preempted as they exited).
-    ext_spawned: AtomicU64,
+    pub(crate) ext_spawned: AtomicU64,
     ext_exited: AtomicU64,
     /// Every G ever allocated (they are reused, never freed before the Sched).
     allgs: Mutex<Vec<Arc<G>>>,
@@ -102,6 +104,14 @@ pub struct Sched {
     next_mid: AtomicU64,
     /// The netpoller, created when a goroutine first waits on an fd (`crate::netpoll`).
     pub netpoll: crate::netpoll::Slot,
+    /// Bumped under the lock whenever an M leaves `midle` or is created (see `deadlock.rs`).
+    pub wake_epoch: AtomicU64,
+    /// What to do on a deadlock (`Builder::on_deadlock`).
+    pub on_deadlock: Mutex<deadlock::Deadlock>,
+    /// Deadlock reports for `Runtime::run` (`Deadlock::Panic`).
+    pub deadlock: Mutex<deadlock::Reports>,
+    /// Rare-event counters and trace settings (`stats.rs`).
+    pub counters: stats::Counters,
 }
 
 /// State under the scheduler lock.
@@ -155,8 +165,13 @@ impl Sched {
             ms_gone: Condvar::new(),
             next_mid: AtomicU64::new(1),
             netpoll: crate::netpoll::Slot::new(),
+            wake_epoch: AtomicU64::new(0),
+            on_deadlock: Mutex::new(deadlock::Deadlock::Exit),
+            deadlock: Mutex::new((0, String::new(), Vec::new())),
+            counters: stats::Counters::new(),
         });
         sched.set_gomaxprocs(procs);
+        deadlock::register(&sched);
         sched
     }
 
@@ -447,6 +462,7 @@ impl Sched {
             ));
         }
         l.mcount += 1;
+        self.wake_epoch.fetch_add(1, SeqCst);
         drop(l);
         *self.live_ms.lock().unwrap_or_else(|e| e.into_inner()) += 1;
         let sched = self
@@ -533,6 +549,7 @@ impl Sched {
         let idle: Vec<*const M> = {
             let mut l = self.lock();
             self.clear_timer_m(&mut l);
+            self.wake_epoch.fetch_add(1, SeqCst);
             std::mem::take(&mut l.midle)
         };
         for m in idle {

@@ -29,6 +29,11 @@ pub struct P {
     /// holder writes them (plain load + store, no read-modify-write contention).
     pub spawned: AtomicU64,
     pub exited: AtomicU64,
+    /// Goroutine runs (context switches to a G), parks and successful steals on this P, for
+    /// `runtime::stats` and scheduler traces; holder-written like `spawned`.
+    pub runs: AtomicU64,
+    pub parks: AtomicU64,
+    pub steals: AtomicU64,
     /// Beyond `gomaxprocs` and held by nobody. Read and written only under the scheduler lock
     /// (an atomic only so that the P stays `Sync`).
     pub retired: AtomicBool,
@@ -68,6 +73,9 @@ impl P {
             runq: RunQueue::new(),
             spawned: AtomicU64::new(0),
             exited: AtomicU64::new(0),
+            runs: AtomicU64::new(0),
+            parks: AtomicU64::new(0),
+            steals: AtomicU64::new(0),
             retired: AtomicBool::new(false),
             timers: Timers::new(),
             local: UnsafeCell::new(PLocal {

@@ -59,7 +59,7 @@ pub fn panicking() -> bool {
 }
 
 #[inline(never)]
-fn current_thread() -> Thread {
+pub(crate) fn current_thread() -> Thread {
     std::thread::current()
 }
 
@@ -278,7 +278,7 @@ impl Waiter {
     pub fn wake(self) {
         match self {
             Waiter::G { g, seq } => Sched::ready(g, seq),
-            Waiter::Thread(t) => t.unpark(),
+            Waiter::Thread(t) => super::deadlock::unpark_thread(&t),
         }
     }
 
@@ -302,7 +302,7 @@ impl Waiter {
             );
         } else {
             drop(guard);
-            std::thread::park();
+            super::deadlock::park_thread();
         }
     }
 

@@ -166,6 +166,11 @@ fn run_fn(f: TimerFn) {
 /// A 4-ary min-heap of `(when, entry)`.
 struct Heap {
     items: Vec<(u64, Arc<Entry>)>,
+    /// Bumped by every push and every function run; with `running`, what deadlock detection
+    /// reads of the fallback thread (`deadlock.rs`).
+    version: u64,
+    /// Functions taken from this heap that are running now.
+    running: u32,
     /// Compact (drop cancelled entries) when `items` reaches this length.
     compact_at: usize,
 }
@@ -249,6 +254,8 @@ impl Timers {
         Timers {
             heap: Mutex::new(Heap {
                 items: Vec::new(),
+                version: 0,
+                running: 0,
                 compact_at: COMPACT_MIN,
             }),
             when0: AtomicU64::new(NONE),
@@ -275,6 +282,7 @@ impl Timers {
         let when = e.when;
         let mut h = self.lock();
         let old = h.peek();
+        h.version += 1;
         h.push(when, e);
         // SeqCst: the store half of the store-load pattern with `Sched::timer_sleeper`.
         self.when0.store(h.peek(), SeqCst);
@@ -293,10 +301,13 @@ impl Timers {
             let Some(e) = h.pop() else { break };
             if let Some(f) = e.take(RUNNING) {
                 self.when0.store(h.peek(), Relaxed);
+                h.running += 1;
                 drop(h);
                 run_fn(f);
                 ran = true;
                 h = self.lock();
+                h.running -= 1;
+                h.version += 1;
             }
         }
         self.when0.store(h.peek(), Relaxed);
@@ -345,8 +356,21 @@ impl Timers {
         }
     }
 
-    /// Entries in the heap, cancelled ones included (for tests).
-    #[cfg(test)]
+    /// Whether a timer in the heap may still run (cancelled entries do not count).
+    pub fn has_pending(&self) -> bool {
+        if self.when0.load(Relaxed) == NONE {
+            return false; // empty (a push lowers `when0` under the lock we would take)
+        }
+        self.lock().items.iter().any(|(_, e)| e.pending())
+    }
+
+    /// The heap's version if it holds no pending timer and runs none (see [`Heap::version`]).
+    fn quiescent(&self) -> Option<u64> {
+        let h = self.lock();
+        (h.running == 0 && !h.items.iter().any(|(_, e)| e.pending())).then_some(h.version)
+    }
+
+    /// Entries in the heap, cancelled ones included (tests, scheduler traces).
     pub fn len(&self) -> usize {
         self.lock().items.len()
     }
@@ -416,9 +440,16 @@ struct TimerThread {
     cv: Condvar,
 }
 
+static FALLBACK: OnceLock<&'static TimerThread> = OnceLock::new();
+
+/// For deadlock detection: None if the fallback thread was never started; else its heap's
+/// version if it holds no pending timer and runs none (`Some(None)`: it is busy).
+pub fn fallback_quiescent() -> Option<Option<u64>> {
+    FALLBACK.get().map(|t| t.timers.quiescent())
+}
+
 fn timer_thread() -> &'static TimerThread {
-    static T: OnceLock<&'static TimerThread> = OnceLock::new();
-    T.get_or_init(|| {
+    FALLBACK.get_or_init(|| {
         let t: &'static TimerThread = Box::leak(Box::new(TimerThread {
             timers: Timers::new(),
             cv: Condvar::new(),
@@ -435,6 +466,7 @@ fn timer_thread() -> &'static TimerThread {
 
 impl TimerThread {
     fn run(&self) -> ! {
+        let _internal = super::deadlock::Internal::enter();
         loop {
             self.timers.run_due(now());
             let h = self.timers.lock();
@@ -588,6 +620,7 @@ impl Sched {
     /// Takes an idle M off the list (clearing the timer sleeper if it is that M).
     pub fn midleget(&self, l: &mut Locked) -> Option<*const M> {
         let m = l.midle.pop()?;
+        self.wake_epoch.fetch_add(1, SeqCst); // under the lock (see `deadlock.rs`)
         if std::ptr::eq(m, l.timer_m) {
             self.clear_timer_m(l);
         }
@@ -600,6 +633,7 @@ impl Sched {
             return false;
         };
         l.midle.swap_remove(i);
+        self.wake_epoch.fetch_add(1, SeqCst); // under the lock (see `deadlock.rs`)
         if std::ptr::eq(m, l.timer_m) {
             self.clear_timer_m(l);
         }
@@ -645,6 +679,8 @@ mod tests {
     fn heap_pops_in_order() {
         let mut h = Heap {
             items: Vec::new(),
+            version: 0,
+            running: 0,
             compact_at: usize::MAX,
         };
         let mut x = 12345u64;

@@ -175,7 +175,7 @@ pub(crate) fn wait<S, D>(
         }
         if !is_goroutine {
             // Our entry holds this thread's handle and `unpark` is sticky: no lost wake-up.
-            std::thread::park();
+            crate::sched::deadlock::park_thread();
             continue;
         }
         // A goroutine is readied only by its own waiter's wake-up; re-arm anyway rather
