@@ -33,6 +33,7 @@
 pub mod deadlock;
 pub mod g;
 mod handoff;
+mod idle;
 #[cfg(all(test, loom))]
 mod loom_tests;
 pub mod m;
