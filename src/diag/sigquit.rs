@@ -103,6 +103,9 @@ extern "C" fn on_signal(sig: libc::c_int, info: *mut libc::siginfo_t, uctx: *mut
 
 /// The dump thread: one round of dumps per wake-up (several signals may share one).
 fn dump_loop(rd: libc::c_int) {
+    // Deadlock detection counts this thread as gort's own: it only prints dumps and never
+    // wakes a goroutine, so it cannot end a deadlock.
+    let _internal = crate::sched::deadlock::Internal::enter();
     let mut buf = [0u8; 64];
     loop {
         // SAFETY: reading into a local buffer from our pipe.

@@ -8,7 +8,8 @@
 //! gort. See "Deadlock detection" in ARCHITECTURE.md for the argument; in short:
 //!
 //! * Every thread of the process (`/proc/self/task`) must be accounted for: a gort-internal
-//!   thread ([`Internal`]: Ms of any runtime, sysmon threads, the fallback timer thread), or a
+//!   thread ([`Internal`]: Ms of any runtime, sysmon threads, the fallback timer thread, the
+//!   SIGQUIT dump thread), or a
 //!   plain thread asleep in an untimed gort wait ([`park_thread`]). Any other thread (a test
 //!   harness, a thread in `read(2)`, `poll(2)` or `sleep`, a timed wait) may wake a goroutine.
 //! * Every runtime in the process must be *quiescent* ([`Sched::quiescent`]): all its Ms idle,
