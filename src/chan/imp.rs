@@ -252,7 +252,6 @@ impl<T> Chan<T> {
     /// true if it could not be sent in time (or at once, for [`Wait::Now`]), false if the
     /// channel is closed.
     pub fn send(&self, v: T, wait: Wait) -> Result<(), (T, bool)> {
-        crate::sched::preempt::check();
         let g = self.lock();
         // SAFETY: locked.
         let v = match unsafe { self.send_now(self.inner(), v) } {
@@ -321,7 +320,6 @@ impl<T> Chan<T> {
     /// closed and drained; `Err(true)` if nothing came in time (or at once, for
     /// [`Wait::Now`]).
     pub fn recv(&self, wait: Wait) -> Result<T, bool> {
-        crate::sched::preempt::check();
         loop {
             let g = self.lock();
             // SAFETY: locked.

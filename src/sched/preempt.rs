@@ -29,10 +29,12 @@
 //! the P alone. The handler touches only atomics: it allocates nothing and takes no lock.
 //!
 //! A goroutine that lost its P goes on without one, as inside `gort::blocking`: `go` and
-//! wake-ups use the global queue; a park or a yield simply switches out. At its next runtime
-//! call that may switch ([`check`]: `go`, channel operations) or when it exits, it takes a P back
-//! ([`reacquire`]): its own from the mailbox, an idle one, or it queues itself on the global
-//! run queue like a goroutine returning from a blocking call (Go's `exitsyscall`).
+//! wake-ups use the global queue; a park or a yield simply switches out (and whichever M
+//! resumes it has a P). At its next `go` ([`check`]) it takes a P back ([`reacquire`]): its own
+//! from the mailbox, an idle one, or it queues itself on the global run queue like a goroutine
+//! returning from a blocking call (Go's `exitsyscall`). Channel operations do not check (it
+//! cost 3% on ping-pong): a goroutine that keeps sending without ever parking readies its
+//! receivers through the global queue until it does.
 //!
 //! # Blocking calls (Go's `_Psyscall`)
 //! `gort::blocking` parks the P in `sys_p` instead of handing it off: a short call takes it
