@@ -262,7 +262,7 @@ fn env_stack_size() -> io::Result<Option<usize>> {
 /// assert_eq!(a + b, 42);
 /// ```
 pub struct Runtime {
-    sched: Arc<Sched>,
+    pub(crate) sched: Arc<Sched>,
 }
 
 impl Runtime {

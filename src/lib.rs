@@ -52,6 +52,7 @@
 #![warn(missing_docs, missing_debug_implementations)]
 
 mod arch;
+mod bridge;
 mod builder;
 pub mod chan;
 mod diag;
@@ -70,6 +71,7 @@ pub mod sync;
 mod sysmon;
 pub mod time;
 
+pub use bridge::{block_on, GoFuture};
 pub use builder::{run, Builder, Runtime};
 pub use goroutine::{go, GoId, Goroutine, JoinHandle};
 pub use sched::deadlock::Deadlock;

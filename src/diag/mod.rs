@@ -66,9 +66,11 @@ pub enum WaitReason {
     Scope,
     /// Inside `gort::blocking` (the G is running, its M has given up the P).
     Syscall,
+    /// `gort::block_on`: waiting for a future's waker.
+    BlockOn,
 }
 
-const REASONS: [WaitReason; 19] = {
+const REASONS: [WaitReason; 20] = {
     use WaitReason::*;
     [
         None,
@@ -90,6 +92,7 @@ const REASONS: [WaitReason; 19] = {
         Join,
         Scope,
         Syscall,
+        BlockOn,
     ]
 };
 
@@ -117,6 +120,7 @@ impl WaitReason {
             Join => "join",
             Scope => "scope",
             Syscall => "syscall",
+            BlockOn => "block_on",
         }
     }
 
