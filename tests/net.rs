@@ -569,3 +569,43 @@ fn stress_unix_pair_ping_pong() {
         assert!(total > 200, "only {total} round trips");
     });
 }
+
+/// A reply and the peer's close arriving together: the edge that wakes the reader carries both,
+/// so after the (short) read of the data the end-of-file must still be seen, with no edge to
+/// come. Each client reads with `read_to_string` (a probe read, a short read, then the EOF).
+/// Found as a hang of the crawler example; a hang here fails on the read timeout.
+#[test]
+fn eof_right_after_the_last_data_is_seen() {
+    gort::Builder::new().procs(2).build().unwrap().run(|| {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = l.local_addr().unwrap();
+        gort::go(move || {
+            for c in l.incoming() {
+                let mut c = c.unwrap();
+                gort::go(move || {
+                    let mut b = [0u8; 64];
+                    let _ = c.read(&mut b);
+                    let _ = c.write_all(&[b'x'; 200]);
+                    // Dropped here: FIN right behind the data.
+                });
+            }
+        });
+        let hs: Vec<_> = (0..8)
+            .map(|_| {
+                gort::go(move || {
+                    for _ in 0..500 {
+                        let mut c = TcpStream::connect(addr).unwrap();
+                        c.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                        c.write_all(b"GET /\r\n\r\n").unwrap();
+                        let mut s = String::new();
+                        c.read_to_string(&mut s).expect("EOF was never seen");
+                        assert_eq!(s.len(), 200);
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+    });
+}

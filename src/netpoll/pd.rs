@@ -42,7 +42,7 @@ use super::sys;
 use crate::loom::sync::atomic::AtomicUsize;
 use crate::sched::park::Waiter;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use std::sync::{Arc, Mutex, PoisonError};
 
 pub const NIL: usize = 0;
@@ -67,6 +67,9 @@ pub struct PollDesc {
     fd: AtomicI32,
     rg: Slot,
     wg: Slot,
+    /// The poller has seen a hang-up or an error on the fd (EPOLLRDHUP, EPOLLHUP, EPOLLERR):
+    /// states that stay readable without further edges. Set before the waiter is woken.
+    closed: AtomicBool,
     /// The id of the first poller the fd was registered with (0: none): a lock-free check for
     /// the common case of one runtime.
     reg0: AtomicU64,
@@ -123,7 +126,19 @@ impl PollDesc {
         drop(s);
         let pd = lookup(index).expect("runtime: a carved poll descriptor is missing");
         pd.fd.store(fd, Relaxed);
+        pd.closed.store(false, Relaxed);
         pd
+    }
+
+    /// Records a hang-up or error event (the poller, before it wakes the waiters).
+    pub fn set_closed(&self) {
+        self.closed.store(true, Release);
+    }
+
+    /// Whether a hang-up or error was seen: a read may find end-of-file (or an error) with no
+    /// edge to come, so `read_stream` must not skip its first try.
+    pub fn closed(&self) -> bool {
+        self.closed.load(Acquire)
     }
 
     fn new(index: u32) -> PollDesc {
@@ -133,6 +148,7 @@ impl PollDesc {
             fd: AtomicI32::new(-1),
             rg: Slot::new(),
             wg: Slot::new(),
+            closed: AtomicBool::new(false),
             reg0: AtomicU64::new(0),
             regs: Mutex::new(Vec::new()),
         }

@@ -100,6 +100,9 @@ impl Poller {
             let Some(pd) = pd::from_token(token) else {
                 continue; // the fd was closed since (see "Close and reuse" in pd.rs)
             };
+            if events & (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32 != 0 {
+                pd.set_closed();
+            }
             let (r, w) = ready_dirs(events);
             if r {
                 woken.extend(pd.unblock(Dir::Read));

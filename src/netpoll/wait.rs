@@ -101,7 +101,8 @@ impl PollIo {
     /// stream). A stream socket's read returns everything queued up to `len`, so a read that
     /// returned fewer bytes (but some) left the receive queue empty; with edge-triggered epoll
     /// any later arrival raises a new edge, so the next read waits for readiness first instead
-    /// of making a read that would fail with `EAGAIN` (tokio does the same). Not for pipes,
+    /// of making a read that would fail with `EAGAIN` (tokio does the same) — unless the poller
+    /// has seen a hang-up or an error on the fd, which stay readable without new edges. Not for pipes,
     /// ttys or packet-mode fds, whose short reads do not mean "empty".
     pub fn read_stream(
         &self,
@@ -114,8 +115,10 @@ impl PollIo {
             return self.io(fd, Dir::Read, timeout, f);
         }
         let _turn = self.turn(Dir::Read);
-        // Only read and written under the read turn.
-        let drained = self.drained.swap(false, Relaxed);
+        // Only read and written under the read turn. After a hang-up or an error the fd stays
+        // readable with no edge to come (the edge that woke us may have carried both the last
+        // data and the end-of-file): then always try first.
+        let drained = self.drained.swap(false, Relaxed) && !self.pd.closed();
         let r = self.io_turn(Dir::Read, deadline(timeout), drained, &mut f);
         if let Ok(n) = r {
             self.drained.store(n > 0 && n < len, Relaxed);
