@@ -65,6 +65,7 @@ impl Errors {
 
 fn parse_config(args: TokenStream2, errors: &mut Errors) -> Config {
     let mut config = Config::default();
+    let mut seen: Vec<String> = Vec::new();
     let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(args) {
         Ok(m) => m,
         Err(e) => {
@@ -87,13 +88,20 @@ fn parse_config(args: TokenStream2, errors: &mut Errors) -> Config {
             }
         };
         let name = name.unwrap_or_default();
+        if seen.contains(&name) {
+            errors.at(meta.path(), format!("duplicate argument `{name}`"));
+            continue;
+        }
+        seen.push(name.clone());
+        let example = if name == "procs" {
+            "procs = 2"
+        } else {
+            "stack_size = 262144"
+        };
         let nv = match meta {
             Meta::NameValue(nv) => nv,
             other => {
-                errors.at(
-                    &other,
-                    format!("`{name}` takes a value: write `{name} = <integer>`"),
-                );
+                errors.at(&other, format!("`{name}` takes a value, e.g. `{example}`"));
                 continue;
             }
         };
@@ -110,17 +118,13 @@ fn parse_config(args: TokenStream2, errors: &mut Errors) -> Config {
             other => {
                 errors.at(
                     other,
-                    format!("`{name}` takes an integer literal, e.g. `{name} = 2`"),
+                    format!("`{name}` takes an integer literal, e.g. `{example}`"),
                 );
                 continue;
             }
         };
         if name == "procs" && value == 0 {
             errors.at(&nv.value, "`procs` must be at least 1");
-            continue;
-        }
-        if slot.is_some() {
-            errors.at(&nv.path, format!("duplicate argument `{name}`"));
             continue;
         }
         *slot = Some((value, nv.value.span()));
@@ -243,15 +247,14 @@ fn generate(kind: Kind, config: &Config, f: ItemFn) -> TokenStream2 {
         }
     };
     let what = kind.attr();
-    let sig_span = sig.span();
-    let body = quote_spanned! {sig_span=>
+    // Call-site spans: lints (clippy's included) treat this code as the macro's, not the
+    // user's. The runtime is dropped after the body's value is computed, as in `gort::run`.
+    let body = quote! {
         let __gort_body = move || -> #ret #block;
         let __gort_runtime = #builder
             .build()
             .unwrap_or_else(|e| ::core::panic!("{}: cannot start the gort runtime: {}", #what, e));
-        let __gort_value = __gort_runtime.run(__gort_body);
-        ::core::mem::drop(__gort_runtime);
-        __gort_value
+        __gort_runtime.run(__gort_body)
     };
     quote! {
         #test_attr
