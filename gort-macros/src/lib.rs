@@ -227,9 +227,9 @@ fn generate(kind: Kind, config: &Config, f: ItemFn) -> TokenStream2 {
     let (outer, inner): (Vec<_>, Vec<_>) = attrs
         .into_iter()
         .partition(|a| matches!(a.style, syn::AttrStyle::Outer));
-    let ret = match &sig.output {
-        ReturnType::Default => quote!(()),
-        ReturnType::Type(_, ty) => ty.to_token_stream(),
+    let (ret, ret_span) = match &sig.output {
+        ReturnType::Default => (quote!(()), Span::call_site()),
+        ReturnType::Type(_, ty) => (ty.to_token_stream(), ty.span()),
     };
     let mut builder = quote!(::gort::Builder::new());
     if let Some((n, span)) = config.procs {
@@ -249,12 +249,15 @@ fn generate(kind: Kind, config: &Config, f: ItemFn) -> TokenStream2 {
     let what = kind.attr();
     // Call-site spans: lints (clippy's included) treat this code as the macro's, not the
     // user's. The runtime is dropped after the body's value is computed, as in `gort::run`.
+    // Spanned on the return type: a value that is not `Send` (`Box<dyn Error>`) is reported
+    // there, where the fix goes.
+    let run = quote_spanned!(ret_span=> __gort_runtime.run(__gort_body));
     let body = quote! {
         let __gort_body = move || -> #ret #block;
         let __gort_runtime = #builder
             .build()
             .unwrap_or_else(|e| ::core::panic!("{}: cannot start the gort runtime: {}", #what, e));
-        __gort_runtime.run(__gort_body)
+        #run
     };
     quote! {
         #test_attr
