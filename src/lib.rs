@@ -78,6 +78,60 @@ pub use sched::deadlock::Deadlock;
 pub use sched::syscall::blocking;
 pub use scope::{scope, Scope, ScopedJoinHandle};
 
+/// Runs `fn main()` as the main goroutine of a gort runtime, like [`run`].
+///
+/// ```
+/// #[gort::main]
+/// fn main() {
+///     let h = gort::go(|| 6 * 7);
+///     assert_eq!(h.join().unwrap(), 42);
+/// }
+/// ```
+///
+/// The body may return `()` or a `Result<(), E>` (its value is `main`'s, so `?` works). The
+/// value crosses from the goroutine to the calling thread, so it must be `Send`: write
+/// `Box<dyn Error + Send + Sync>` rather than `Box<dyn Error>`.
+///
+/// ```
+/// #[gort::main(procs = 2, stack_size = 262144)]
+/// fn main() -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+///     assert_eq!(gort::runtime::gomaxprocs(), 2);
+///     let n: u32 = "42".parse()?;
+///     assert_eq!(n, 42);
+///     Ok(())
+/// }
+/// ```
+///
+/// The expansion builds a runtime with [`Builder`] (`procs = N` calls [`Builder::procs`],
+/// `stack_size = BYTES` calls [`Builder::stack_size`]; without them `GORTMAXPROCS` and
+/// `GORT_STACK_SIZE` apply), runs the body with [`Runtime::run`] and drops the runtime, which
+/// cancels the goroutines still alive. A configuration the builder rejects (such as
+/// `GORTMAXPROCS=abc`) panics with its message before the body runs, as does a panic in the
+/// body (it resumes on the main thread).
+///
+/// Like `#[tokio::main]`, the attribute is allowed on a function not named `main`: calling
+/// that function then starts a runtime of its own and blocks until the body returns (so it
+/// must not be called from a goroutine). `async fn`, parameters, generics and unknown
+/// arguments are compile errors.
+pub use gort_macros::main;
+
+/// Makes a `#[test]` whose body runs as the main goroutine of its own runtime, so tests still
+/// run in parallel. Takes the same arguments as [`main`](macro@main); the body may return `()`
+/// or a `Result<(), E>`, and `#[should_panic]` / `#[ignore]` work as for `#[test]`. A
+/// deadlocked test fails with the deadlock report ([`Deadlock::Panic`]) rather than exiting
+/// the test binary.
+///
+/// ```
+/// #[gort::test(procs = 2)]
+/// fn ping_pong() {
+///     let (tx, rx) = gort::chan::bounded(0);
+///     gort::go(move || tx.send(1).unwrap());
+///     assert_eq!(rx.recv().unwrap(), 1);
+/// }
+/// # fn main() {}
+/// ```
+pub use gort_macros::test;
+
 pub(crate) use diag::fatal;
 
 /// The README's examples, compiled and run as doc tests so that they stay true.

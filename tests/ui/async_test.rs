@@ -1,0 +1,4 @@
+#[gort::test]
+async fn not_async() {}
+
+fn main() {}

@@ -1,0 +1,2 @@
+#[gort::main(procs = 0, procs = 2, stack_size)]
+fn main() {}

@@ -1,0 +1,6 @@
+#[gort::test]
+fn generic<T: Default>() {
+    let _ = T::default();
+}
+
+fn main() {}

@@ -1,0 +1,4 @@
+#[gort::main]
+fn main(args: Vec<String>) {
+    let _ = args;
+}

@@ -1,0 +1,2 @@
+#[gort::main(foo = 1)]
+fn main() {}
