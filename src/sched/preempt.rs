@@ -296,9 +296,10 @@ fn check_slow(m: *const M) {
     reacquire();
 }
 
-/// Gets the current goroutine a P again after its M lost it (a preemption, or a blocking call
-/// whose P sysmon retook): its own P if still unclaimed, else an idle one, else the goroutine
-/// goes to the global run queue and resumes on whichever M takes it (Go's `exitsyscall`).
+/// Gets the current goroutine a P again after its M gave it up (a preemption, or a blocking
+/// call: also its fast path, taking the P back from `sys_p`): its own P if still unclaimed,
+/// else an idle one, else the goroutine goes to the global run queue and resumes on whichever
+/// M takes it (Go's `exitsyscall`). Nothing to do if the M has a P.
 pub fn reacquire() {
     let m = current_m();
     {

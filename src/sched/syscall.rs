@@ -86,20 +86,9 @@ impl Drop for Exit {
         unsafe { (*m).local() }.in_blocking = false;
         // SAFETY: the running G is alive while it runs.
         unsafe { &*g }.wait.store(0, Relaxed);
-        {
-            let _s = Section::enter(m);
-            // SAFETY: our own M (maybe another one than at `enter`, if `f` parked).
-            let m = unsafe { &*m };
-            if !m.p().is_null() {
-                return; // `f` parked and we resumed on an M with a P
-            }
-            // The fast path: sysmon did not retake our P.
-            let p = m.pre.sys_p.swap(std::ptr::null_mut(), Acquire);
-            if !p.is_null() {
-                m.set_p(p);
-                return;
-            }
-        }
+        // Nothing to do if `f` parked and we resumed on an M with a P. Otherwise the fast path
+        // takes our own P back from `sys_p` (sysmon did not retake it); failing that, an idle
+        // P or the global queue (`reacquire` does all three).
         preempt::reacquire();
     }
 }
