@@ -88,7 +88,7 @@ impl M {
                     self.set_p(p);
                     ml.spinning = false;
                     // Goroutines whose I/O is ready go on our P, in order.
-                    self.run_timers(|| {
+                    self.ready_polled(sched, || {
                         crate::netpoll::wake_all(ready);
                         true
                     });

@@ -401,9 +401,15 @@ impl Sched {
                 if !p.is_null() && ptr::eq((*m).sched_ptr(), g.sched.as_ptr()) {
                     let sched = &*(*m).sched_ptr();
                     // Readied by a timer function: FIFO (see `MLocal::ready_fifo`).
-                    let next = !(*m).local().ready_fifo;
+                    let ml = (*m).local();
+                    let next = !ml.ready_fifo;
                     sched.runqput(&*p, g, next);
-                    sched.wakep();
+                    if ml.hold_wakep {
+                        // Readied from a poll: see `M::ready_polled`.
+                        ml.held += 1;
+                    } else {
+                        sched.wakep();
+                    }
                     return;
                 }
             }
