@@ -48,6 +48,7 @@ impl M {
     /// Own thread, on g0, holding no P.
     pub(super) unsafe fn stopm(&self, sched: &Sched) -> bool {
         let mut may_time = true;
+        let mut handed_ready = Vec::new();
         loop {
             let (deadline, poll) = {
                 let mut l = sched.lock();
@@ -105,9 +106,11 @@ impl M {
                     may_time = false;
                 }
                 Timeout::Handoff => {
-                    // Someone took us off the list and is about to wake us with a P.
-                    crate::netpoll::wake_all(ready);
+                    // Someone took us off the list and is about to wake us with a P: the
+                    // goroutines we polled go on that P (not to the global queue with a
+                    // wake-up of yet another M each).
                     self.park.sleep();
+                    handed_ready = ready;
                     break;
                 }
             }
@@ -115,12 +118,19 @@ impl M {
         self.park.clear();
         let p = self.nextp.swap(ptr::null_mut(), Relaxed);
         if p.is_null() {
+            crate::netpoll::wake_all(handed_ready); // global queue: shutdown cancels them
             return false;
         }
         // SAFETY: own state.
         let ml = unsafe { self.local() };
         self.set_p(p);
         ml.spinning = self.spin_on_wake.load(Relaxed);
+        if !handed_ready.is_empty() {
+            self.ready_polled(sched, || {
+                crate::netpoll::wake_all(handed_ready);
+                true
+            });
+        }
         true
     }
 }
