@@ -121,20 +121,21 @@ pub use gort_macros::main;
 /// deadlocked test fails with the deadlock report ([`Deadlock::Panic`]) rather than exiting
 /// the test binary.
 ///
-/// ```
+/// ```test_harness
 /// #[gort::test(procs = 2)]
 /// fn ping_pong() {
 ///     let (tx, rx) = gort::chan::bounded(0);
 ///     gort::go(move || tx.send(1).unwrap());
 ///     assert_eq!(rx.recv().unwrap(), 1);
 /// }
-/// # fn main() {}
 /// ```
 pub use gort_macros::test;
 
 pub(crate) use diag::fatal;
 
-/// The README's examples, compiled and run as doc tests so that they stay true.
+/// The README's examples, compiled and run as doc tests so that they stay true (its
+/// `#[gort::test]` block is tagged `test_harness`: without it rustdoc would drop the `#[test]`
+/// function unchecked).
 #[cfg(doctest)]
 #[doc = include_str!("../README.md")]
 pub struct ReadmeDoctests;
