@@ -196,11 +196,6 @@ impl<G> Local<'_, G> {
                 .compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed)
                 .is_ok()
             {
-                if t != h.wrapping_add(1) {
-                    // The next G is likely to run next, and was most often written by another
-                    // thread (a spawner, a waker): start fetching it while this one runs.
-                    crate::arch::prefetch(q.buf[h.wrapping_add(1) as usize % CAPACITY].load(Relaxed));
-                }
                 // SAFETY: the CAS on head gave us the slot's count.
                 return Some(unsafe { Arc::from_raw(g) });
             }
@@ -297,4 +292,3 @@ impl<G> Drop for RunQueue<G> {
         while local.pop().is_some() {}
     }
 }
-
