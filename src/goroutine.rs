@@ -258,19 +258,16 @@ impl<F, T> Drop for Task<F, T> {
 
 /// A goroutine's body as the scheduler holds it: dropping it unrun cancels the task (its join
 /// returns `Err` with a [`Cancelled`](crate::runtime::Cancelled) payload).
-///
-/// The flag says the body ran: dropping a spent entry then skips `cancel`, which would read
-/// the task's body cell (a cache line the goroutine's thread wrote last) only to find it empty.
-pub struct Entry(Option<Arc<dyn Runnable>>, bool);
+pub struct Entry(Option<Arc<dyn Runnable>>);
 
 impl Entry {
     pub(crate) fn new(task: Arc<dyn Runnable>) -> Entry {
-        Entry(Some(task), false)
+        Entry(Some(task))
     }
 
     /// No body (a G that has started, or an idle one).
     pub(crate) fn empty() -> Entry {
-        Entry(None, false)
+        Entry(None)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -288,16 +285,13 @@ impl Entry {
         if t.is_scoped() {
             self.0 = None;
         }
-        self.1 = true;
     }
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
         if let Some(t) = self.0.take() {
-            if !self.1 {
-                t.cancel();
-            }
+            t.cancel();
         }
     }
 }
