@@ -61,6 +61,7 @@ pub enum Wait {
 impl Wait {
     /// The deadline to block until (None inside: forever), or None if the caller may not
     /// block (any more).
+    #[inline]
     fn deadline(self) -> Option<Option<Instant>> {
         match self {
             Wait::Now => None,

@@ -84,6 +84,7 @@ pub struct Op {
 }
 
 impl Op {
+    #[inline]
     pub fn new(waiter: Waiter) -> Op {
         Op {
             state: AtomicUsize::new(WAITING),
@@ -95,11 +96,13 @@ impl Op {
         }
     }
 
+    #[inline]
     pub fn state(&self) -> usize {
         self.state.load(Acquire)
     }
 
     /// `WAITING -> CLAIMED`; true if the caller now owns the op's completion.
+    #[inline]
     pub fn try_claim(&self) -> bool {
         self.state
             .compare_exchange(WAITING, CLAIMED, AcqRel, Acquire)
@@ -120,6 +123,7 @@ impl Op {
     /// # Safety
     /// The caller claimed the op (`try_claim` returned true) and has not finished it yet; after
     /// this call it must not touch the op or its slots again.
+    #[inline]
     pub unsafe fn finish(&self, case: usize, outcome: Outcome) -> Option<Waiter> {
         // SAFETY: the claim makes us the only one touching the waiter until the state is final.
         let w = unsafe { (*self.waiter.get()).take() };
@@ -159,6 +163,7 @@ pub struct Node {
 }
 
 impl Node {
+    #[inline]
     pub fn new(op: &Op, case: usize, slot: *mut ()) -> Node {
         Node {
             prev: Cell::new(ptr::null()),
@@ -201,6 +206,7 @@ impl WaitQ {
 
     /// # Safety
     /// `n` is unlinked and stays alive until it is removed (see the module docs).
+    #[inline]
     pub unsafe fn push(&mut self, n: *const Node) {
         // SAFETY: n is alive (contract); the tail is a linked, live node.
         unsafe {
@@ -246,6 +252,7 @@ impl WaitQ {
     /// `skip` names an op never to claim (a `select`'s own, for a self-select).
     ///
     /// The returned node stays valid until the caller finishes its op (module docs).
+    #[inline]
     pub fn pop_claim(&mut self, skip: *const Op) -> Option<*const Node> {
         let mut n = self.head;
         while !n.is_null() {

@@ -118,11 +118,13 @@ impl G {
     }
 
     /// The state (without the [`SCAN`] bit).
+    #[inline]
     pub fn state(&self) -> u64 {
         self.status.load(Acquire) & STATE_MASK & !SCAN
     }
 
     /// Sets the state, keeping the sequence number. Only the G's holder calls this.
+    #[inline]
     pub fn set_state(&self, state: u64) {
         let s = self.status.load(Relaxed);
         self.status.store((s & !STATE_MASK) | state, Release);
@@ -130,6 +132,7 @@ impl G {
 
     /// Starts a new park: bumps the sequence number and returns it. Called by the running G
     /// before it publishes a waiter record.
+    #[inline]
     pub fn prepare_park(&self) -> u64 {
         let s = self.status.load(Relaxed);
         debug_assert_eq!(
@@ -152,6 +155,7 @@ impl G {
     }
 
     /// `WAITING -> RUNNABLE` for the park numbered `seq`. True if this call won the wake-up.
+    #[inline]
     pub fn try_ready(&self, seq: u64) -> bool {
         let from = (seq << 8) | WAITING;
         let to = (seq << 8) | RUNNABLE;
@@ -245,6 +249,7 @@ const CANCEL: u64 = 1 << 63;
 
 impl G {
     /// The goroutine id.
+    #[inline]
     pub fn id(&self) -> u64 {
         self.id_cancel.load(Relaxed) & !CANCEL
     }
@@ -256,6 +261,7 @@ impl G {
     }
 
     /// Whether the runtime asked this goroutine to unwind.
+    #[inline]
     pub fn is_cancelled(&self) -> bool {
         self.id_cancel.load(Relaxed) & CANCEL != 0
     }

@@ -344,6 +344,7 @@ impl Sched {
     }
 
     /// Puts `g` on `p`'s run queue (overflow goes to the global queue).
+    #[inline]
     pub fn runqput(&self, p: &P, g: Arc<G>, next: bool) {
         // SAFETY: callers hold p.
         if let Some(batch) = unsafe { p.runq_local() }.push(g, next) {
@@ -383,6 +384,7 @@ impl Sched {
 
     /// Makes a parked G runnable again if `seq` is still its current park. Callable from any
     /// thread: a goroutine of this or another runtime, g0, or a plain OS thread.
+    #[inline]
     pub fn ready(g: Arc<G>, seq: u64) {
         if g.try_ready(seq) {
             Sched::enqueue_readied(g);
@@ -391,6 +393,7 @@ impl Sched {
 
     /// Queues a G that this thread just moved to `RUNNABLE`: on our P if it belongs to our
     /// runtime, else on its runtime's global queue.
+    #[inline]
     fn enqueue_readied(g: Arc<G>) {
         let m = m::current_m();
         let _s = preempt::Section::enter(m);
@@ -421,6 +424,7 @@ impl Sched {
     }
 
     /// Go's `wakep`: get one more M spinning if a P is idle and nobody spins yet (rule 1).
+    #[inline]
     pub fn wakep(&self) {
         if self.npidle.load(SeqCst) == 0 || self.nmspinning.load(SeqCst) != 0 {
             return;

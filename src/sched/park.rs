@@ -34,6 +34,7 @@ use std::thread::Thread;
 use std::time::Instant;
 
 /// The current goroutine's M and G, or None on a plain thread (or on g0).
+#[inline]
 pub fn current() -> Option<(*const M, *const G)> {
     let m = current_m();
     if m.is_null() {
@@ -45,6 +46,7 @@ pub fn current() -> Option<(*const M, *const G)> {
 }
 
 /// The current goroutine's G, or None on a plain thread.
+#[inline]
 pub fn current_g() -> Option<&'static G> {
     // SAFETY: a running G stays alive while it runs (its M holds a count); the 'static is a
     // lie callers must not act on beyond the current goroutine's own lifetime.
@@ -69,6 +71,7 @@ pub(crate) fn current_thread() -> Thread {
 /// Must run on a goroutine, and `m` must be the M it runs on (from `current_m()` since the
 /// last switch). For `Action::Park` and `Action::Call`, the closure must stay alive until the
 /// G is resumed.
+#[inline]
 unsafe fn switch_to_g0(m: *const M, action: Action) {
     // SAFETY: we run on m as its current G; accesses go through raw pointers and none is used
     // after the switch, since we may resume on another M.
@@ -99,6 +102,7 @@ pub fn park(unlock: &mut dyn FnMut() -> bool) {
 /// [`park`], optionally immune to cancellation: with `cancellable == false` the park neither
 /// unwinds nor is woken by a runtime shutdown (for waits that must complete for soundness,
 /// such as `scope` waiting for goroutines that borrow its caller's frame).
+#[inline]
 pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
     let (m, g) = current().expect("runtime: park outside a goroutine");
     // SAFETY: the running G is alive while it runs.
@@ -118,6 +122,7 @@ pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
     }
 }
 
+#[inline]
 fn check_cancel(g: &G, unlock: &mut dyn FnMut() -> bool) {
     if g.is_cancelled() && !panicking() {
         unlock();
@@ -162,6 +167,7 @@ pub fn exitsyscall_requeue() {
 ///
 /// # Safety
 /// As for [`switch_to_g0`].
+#[inline]
 unsafe fn switch_pinned(m: *const M, action: impl FnOnce(bool) -> Action) {
     let pin = panicking();
     if pin {
@@ -249,6 +255,7 @@ pub enum Waiter {
 impl Waiter {
     /// A waiter for the caller: a new park of the current goroutine, waiting for `reason`
     /// (shown by goroutine dumps), or the current thread.
+    #[inline]
     pub fn current(reason: WaitReason) -> Waiter {
         Waiter::make(Some(reason))
     }
@@ -259,6 +266,7 @@ impl Waiter {
         Waiter::make(None)
     }
 
+    #[inline]
     fn make(reason: Option<WaitReason>) -> Waiter {
         let m = current_m();
         if !m.is_null() {
@@ -275,6 +283,7 @@ impl Waiter {
     }
 
     /// Wakes the waiter (a no-op for a goroutine park that has already ended).
+    #[inline]
     pub fn wake(self) {
         match self {
             Waiter::G { g, seq } => Sched::ready(g, seq),
@@ -290,6 +299,7 @@ impl Waiter {
     }
 
     /// [`Waiter::block`], optionally immune to cancellation (see [`park_with`]).
+    #[inline]
     pub fn block_with<T>(is_goroutine: bool, guard: T, cancellable: bool) {
         if is_goroutine {
             let mut guard = Some(guard);
@@ -306,6 +316,7 @@ impl Waiter {
         }
     }
 
+    #[inline]
     pub fn is_goroutine(&self) -> bool {
         matches!(self, Waiter::G { .. })
     }
