@@ -197,3 +197,54 @@ fn a_joined_result_drops_with_the_caller() {
         assert!(flag.load(SeqCst));
     });
 }
+
+#[cfg(target_arch = "x86_64")]
+mod fpu_state {
+    use std::arch::asm;
+
+    fn mxcsr() -> u32 {
+        let mut v = 0u32;
+        // SAFETY: stmxcsr stores 4 bytes to a valid, writable u32.
+        unsafe { asm!("stmxcsr [{}]", in(reg) &mut v, options(nostack)) };
+        v
+    }
+
+    fn set_mxcsr(v: u32) {
+        // SAFETY: ldmxcsr loads a valid MXCSR value (only the rounding bits differ from the
+        // default); nothing here relies on the rounding mode.
+        unsafe { asm!("ldmxcsr [{}]", in(reg) &v, options(nostack, readonly)) };
+    }
+
+    /// MXCSR is callee-saved: a goroutine that sets a rounding mode keeps it across parks
+    /// and yields, and the goroutines that run in between on the same thread do not see it
+    /// (the switch loads it only when it differs, so both directions are checked).
+    #[test]
+    fn a_goroutines_rounding_mode_travels_with_it() {
+        const ROUND_TOWARD_ZERO: u32 = 0b11 << 13;
+        let rt = gort::Builder::new().procs(1).build().unwrap();
+        rt.run(|| {
+            let default = mxcsr();
+            let (to_b, from_a) = gort::chan::bounded::<u32>(0);
+            let (to_a, from_b) = gort::chan::bounded::<u32>(0);
+            let a = gort::go(move || {
+                set_mxcsr(default | ROUND_TOWARD_ZERO);
+                for _ in 0..100 {
+                    to_b.send(mxcsr()).unwrap();
+                    assert_eq!(from_b.recv().unwrap(), default, "b saw a's MXCSR");
+                    gort::runtime::gosched();
+                    assert_eq!(mxcsr(), default | ROUND_TOWARD_ZERO, "a lost its MXCSR");
+                }
+                set_mxcsr(default);
+            });
+            let b = gort::go(move || {
+                for v in from_a.iter() {
+                    assert_eq!(v, default | ROUND_TOWARD_ZERO);
+                    to_a.send(mxcsr()).unwrap();
+                }
+            });
+            a.join().unwrap();
+            b.join().unwrap();
+            assert_eq!(mxcsr(), default);
+        });
+    }
+}
