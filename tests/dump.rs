@@ -225,7 +225,7 @@ fn wait_reasons() {
                 assert!(b.contains("stack unavailable"), "{b}");
             } else {
                 // A parked goroutine: a walked backtrace (through the park) and `created by`.
-                assert!(b.contains("gort::sched::park::park_with"), "{state}: {b}");
+                assert!(b.contains("gort::sched::park::park_"), "{state}: {b}");
                 assert!(b.lines().last().unwrap().starts_with("created by "), "{b}");
             }
         }

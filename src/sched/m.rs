@@ -105,6 +105,9 @@ pub struct MLocal {
     /// [`M::ready_polled`]): `enqueue_readied` counts them in `held` instead of waking a P.
     pub hold_wakep: bool,
     pub held: u32,
+    /// A park the previous goroutine began before switching straight to the current one, for
+    /// it to complete (see `direct.rs`). Set only between those two points.
+    pub handoff: Option<super::direct::Handoff>,
 }
 
 thread_local! {
@@ -199,6 +202,7 @@ pub fn mstart(sched: Arc<Sched>, id: u64, p: *const P, spinning: bool) {
             ready_fifo: false,
             hold_wakep: false,
             held: 0,
+            handoff: None,
         }),
     });
     let _internal = super::deadlock::Internal::enter();
@@ -266,11 +270,15 @@ impl M {
         }
     }
 
-    /// Runs `g` until it switches back, then carries out its [`Action`].
+    /// Makes `g` this M's next run: counts the schedule, gives a G that never ran a stack and
+    /// a fresh frame, and marks it running. Returns the stack pointer to switch to; the caller
+    /// then makes `g` the current G and switches (on g0: [`M::execute`]; on a parking
+    /// goroutine's stack: `direct.rs`).
     ///
     /// # Safety
-    /// Own thread, on g0, holding a P; we must be g's holder.
-    unsafe fn execute(&self, sched: &Sched, g: Arc<G>, inherit: bool) {
+    /// Own thread, holding a P, on g0 or inside a runtime section; we must be g's holder.
+    #[inline]
+    pub(super) unsafe fn start_run(&self, sched: &Sched, g: &Arc<G>, inherit: bool) -> *mut u8 {
         let p = self.p();
         // SAFETY: we hold p.
         let pl = unsafe { (*p).local() };
@@ -300,17 +308,26 @@ impl M {
                 arch::init_stack(
                     stack.top(),
                     super::park::goroutine_main,
-                    Arc::as_ptr(&g) as usize,
+                    Arc::as_ptr(g) as usize,
                 )
             };
             ctx.stack = Some(stack);
         }
-        let sp = ctx.sp;
         // SAFETY: we hold p.
         P::bump(unsafe { &(*p).runs });
         self.curg_id.store(g.id(), Relaxed);
         g.set_state(g::RUNNING);
         self.pre.new_run();
+        ctx.sp
+    }
+
+    /// Runs `g` until it switches back, then carries out its [`Action`].
+    ///
+    /// # Safety
+    /// Own thread, on g0, holding a P; we must be g's holder.
+    unsafe fn execute(&self, sched: &Sched, g: Arc<G>, inherit: bool) {
+        // SAFETY: forwarded contract (on g0, holding a P, g's holder).
+        let sp = unsafe { self.start_run(sched, &g, inherit) };
         let ml = self.local.get();
         // SAFETY: own state; no reference is held across the switch (raw pointer accesses).
         unsafe {
@@ -429,31 +446,10 @@ impl M {
                     sched.wakep();
                 }
             }
-            Action::Park(unlock, no_cancel) => {
-                // SAFETY: a non-null p is ours (a park inside `blocking` is not counted).
-                if let Some(p) = unsafe { p.as_ref() } {
-                    P::bump(&p.parks);
-                }
-                let seq = g.seq();
-                g.set_waiting();
-                // SAFETY: the parking G keeps the closure alive on its stack until it is
-                // resumed, which cannot happen before the closure publishes its waiter.
-                if unsafe { (*unlock)() } {
-                    // The park is complete: from here on cancellation may wake it too.
-                    g.parked(seq, no_cancel);
-                } else if g.try_ready(seq) {
-                    // Called off, and nobody else readied it meanwhile: run it next (or, with
-                    // no P, as a park inside `blocking`, from the global queue).
-                    // SAFETY: a non-null p is ours.
-                    match unsafe { p.as_ref() } {
-                        Some(p) => sched.runqput(p, g, true),
-                        None => {
-                            sched.globrunqput(vec![g]);
-                            sched.wakep();
-                        }
-                    }
-                }
-            }
+            // SAFETY: a non-null p is ours; the G just switched out of this park.
+            Action::Park(unlock, no_cancel) => unsafe {
+                super::direct::complete_park(sched, p, g, unlock, no_cancel)
+            },
             Action::Exit => {
                 // SAFETY: we are the holder of the dead G.
                 let ctx = unsafe { g.ctx() };

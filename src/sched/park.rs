@@ -65,19 +65,29 @@ pub(crate) fn current_thread() -> Thread {
     std::thread::current()
 }
 
-/// Switches from the running G to its M's g0 with `action`.
+/// Switches from the running G to its M's g0 with `action`; with `direct`, a park may switch
+/// straight to the P's next G instead (see `direct.rs`).
 ///
 /// # Safety
 /// Must run on a goroutine, and `m` must be the M it runs on (from `current_m()` since the
 /// last switch). For `Action::Park` and `Action::Call`, the closure must stay alive until the
-/// G is resumed.
+/// G is resumed; for a direct park it must also be small (it may run on another goroutine's
+/// stack).
 #[inline]
-unsafe fn switch_to_g0(m: *const M, action: Action) {
+unsafe fn switch_to_g0(m: *const M, action: Action, direct: bool) {
     // SAFETY: we run on m as its current G; accesses go through raw pointers and none is used
     // after the switch, since we may resume on another M.
     unsafe {
         // From here until we run again, the runtime uses the P (see `preempt.rs`).
         let prev = preempt::before_switch(&*m);
+        if direct {
+            if let Action::Park(unlock, no_cancel) = action {
+                if (*m).park_direct(unlock, no_cancel) {
+                    resumed(prev);
+                    return;
+                }
+            }
+        }
         let ml = (*m).local.get();
         (*ml).action = action;
         let Some(g) = (*ml).curg.as_ref().map(Arc::as_ptr) else {
@@ -85,7 +95,21 @@ unsafe fn switch_to_g0(m: *const M, action: Action) {
         };
         let g0 = (*ml).g0_sp;
         arch::switch(&mut (*(*g).ctx.get()).sp, g0, 0);
-        preempt::after_switch(&*current_m(), prev);
+        resumed(prev);
+    }
+}
+
+/// Ends a switch on the goroutine that was switched to (resumed, or started with `prev` 0),
+/// on whichever M it now runs: completes the park of a goroutine that switched to it directly,
+/// then leaves the switch's runtime section.
+#[inline]
+fn resumed(prev: u32) {
+    // SAFETY: the current M is this thread's and alive; we are right after a switch, still
+    // inside its runtime section.
+    unsafe {
+        let m = &*current_m();
+        super::direct::after_direct(m);
+        preempt::after_switch(m, prev);
     }
 }
 
@@ -104,6 +128,13 @@ pub fn park(unlock: &mut dyn FnMut() -> bool) {
 /// such as `scope` waiting for goroutines that borrow its caller's frame).
 #[inline]
 pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
+    park_impl(unlock, cancellable, false)
+}
+
+/// [`park_with`], where `direct` allows switching straight to the P's next goroutine, which
+/// then runs `unlock` on its own stack (see `direct.rs`): only for small closures.
+#[inline]
+fn park_impl(unlock: &mut dyn FnMut() -> bool, cancellable: bool, direct: bool) {
     let (m, g) = current().expect("runtime: park outside a goroutine");
     // SAFETY: the running G is alive while it runs.
     let g = unsafe { &*g };
@@ -115,7 +146,7 @@ pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
     let unlock: *mut (dyn FnMut() -> bool + 'static) =
         unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
     // SAFETY: we are on a goroutine, on m; the closure outlives the park.
-    unsafe { switch_pinned(m, |pin| Action::Park(unlock, pin || !cancellable)) };
+    unsafe { switch_pinned(m, |pin| Action::Park(unlock, pin || !cancellable), direct) };
     if cancellable {
         let g = current_g().expect("runtime: resumed outside a goroutine");
         check_cancel(g, &mut || true);
@@ -148,7 +179,7 @@ pub fn yield_now() {
     check_cancel(unsafe { &*g }, &mut || true);
     // As in `park`, an unwinding goroutine comes back on the same thread (`switch_pinned`).
     // SAFETY: we are on a goroutine, running on m.
-    unsafe { switch_pinned(m, |_| Action::Yield) };
+    unsafe { switch_pinned(m, |_| Action::Yield, false) };
     let g = current_g().expect("runtime: resumed outside a goroutine");
     check_cancel(g, &mut || true);
 }
@@ -158,7 +189,7 @@ pub fn yield_now() {
 /// stays on its thread (pinned, it waits for its M to be handed a P).
 pub fn exitsyscall_requeue() {
     // SAFETY: on a goroutine (callers check), on the M current_m() names.
-    unsafe { switch_pinned(current_m(), |_| Action::ExitSyscall) };
+    unsafe { switch_pinned(current_m(), |_| Action::ExitSyscall, false) };
 }
 
 /// [`switch_to_g0`] for a switch after which the G may resume on another M: a goroutine that
@@ -168,13 +199,13 @@ pub fn exitsyscall_requeue() {
 /// # Safety
 /// As for [`switch_to_g0`].
 #[inline]
-unsafe fn switch_pinned(m: *const M, action: impl FnOnce(bool) -> Action) {
+unsafe fn switch_pinned(m: *const M, action: impl FnOnce(bool) -> Action, direct: bool) {
     let pin = panicking();
     if pin {
         crate::runtime::lock_os_thread();
     }
     // SAFETY: forwarded contract (lock_os_thread does not switch: m is still ours).
-    unsafe { switch_to_g0(m, action(pin)) };
+    unsafe { switch_to_g0(m, action(pin), direct) };
     if pin {
         crate::runtime::unlock_os_thread();
     }
@@ -199,7 +230,7 @@ pub fn on_system_stack<R>(f: impl FnOnce() -> R) -> R {
     // until the M has run it and switched straight back to us.
     unsafe {
         let call: *mut (dyn FnMut() + 'static) = std::mem::transmute(call as *mut dyn FnMut());
-        switch_to_g0(current_m(), Action::Call(call));
+        switch_to_g0(current_m(), Action::Call(call), false);
     }
     out.expect("runtime: on_system_stack's function did not run")
 }
@@ -216,8 +247,7 @@ pub fn poll_cancel() {
 /// # Safety
 /// `g` is the address of the G being started, whose M holds a strong count.
 pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
-    // SAFETY: the M that started us is this thread's and alive.
-    preempt::after_switch(unsafe { &*current_m() }, 0);
+    resumed(0);
     {
         let g = g as *const G;
         // SAFETY: we are this G's holder while it runs.
@@ -242,7 +272,7 @@ pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
     }
     // SAFETY: on a goroutine, on the M current_m() names; the M frees our stack only after we
     // switched off it.
-    unsafe { switch_to_g0(current_m(), Action::Exit) };
+    unsafe { switch_to_g0(current_m(), Action::Exit, false) };
     crate::fatal("runtime: a dead goroutine was resumed")
 }
 
@@ -303,12 +333,14 @@ impl Waiter {
     pub fn block_with<T>(is_goroutine: bool, guard: T, cancellable: bool) {
         if is_goroutine {
             let mut guard = Some(guard);
-            park_with(
+            // Dropping a guard is small enough to run on the next goroutine's stack.
+            park_impl(
                 &mut || {
                     drop(guard.take());
                     true
                 },
                 cancellable,
+                true,
             );
         } else {
             drop(guard);
