@@ -26,7 +26,7 @@
 //! global queue, a runnext chain at its limit, a due timer, a stopping runtime, a P beyond
 //! `gomaxprocs`, or an empty local queue. Then the park goes through g0 as before.
 
-use super::g::G;
+use super::g::{self, G};
 use super::m::M;
 use super::p::{self, P};
 use super::Sched;
@@ -34,12 +34,58 @@ use crate::arch;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
-/// A park begun by a goroutine that switched directly to the next one, for that one to
-/// complete (see the module docs).
-pub struct Handoff {
-    g: Arc<G>,
-    unlock: *mut (dyn FnMut() -> bool + 'static),
-    no_cancel: bool,
+/// What the goroutine that switched directly to the current one left for it to complete
+/// (see the module docs): the second half of `M::finish` for its action.
+pub enum Handoff {
+    /// Mark the G waiting and run its unlock closure ([`complete_park`]).
+    Park {
+        g: Arc<G>,
+        unlock: *mut (dyn FnMut() -> bool + 'static),
+        no_cancel: bool,
+    },
+    /// Put the G at the tail of the run queue ([`complete_yield`]).
+    Yield(Arc<G>),
+    /// Free the dead G and its stack ([`complete_exit`]).
+    Exit(Arc<G>),
+}
+
+/// Requeues a G that yielded and has switched out: at the tail of `p`'s queue, or, without a
+/// P (a yield inside `blocking`), on the global queue.
+///
+/// # Safety
+/// Own thread, on g0 or inside a runtime section; a non-null `p` is held by this M; `g`
+/// switched out of its yield.
+#[inline]
+pub(super) unsafe fn complete_yield(sched: &Sched, p: *const P, g: Arc<G>) {
+    g.set_state(g::RUNNABLE);
+    // SAFETY: a non-null p is ours.
+    match unsafe { p.as_ref() } {
+        Some(p) => sched.runqput(p, g, false),
+        None => {
+            sched.globrunqput(vec![g]);
+            sched.wakep();
+        }
+    }
+}
+
+/// Buries a G that exited and has switched out for good: marks it dead and keeps it and its
+/// stack in `p`'s caches (the runtime-wide ones without a P: it was preempted as it exited).
+///
+/// # Safety
+/// As for [`complete_yield`]; `g` switched out of `goroutine_main` for the last time, and is
+/// not locked to a thread (`M::finish` deals with that first).
+#[inline]
+pub(super) unsafe fn complete_exit(m: &M, sched: &Sched, p: *const P, g: Arc<G>) {
+    // SAFETY: we are the holder of the dead G.
+    let ctx = unsafe { g.ctx() };
+    g.set_state(g::DEAD);
+    ctx.sp = std::ptr::null_mut();
+    let stack = ctx.stack.take();
+    // SAFETY: a non-null p is ours.
+    match unsafe { p.as_ref() } {
+        Some(p) => m.free_g(sched, p, g, stack),
+        None => sched.free_g_global(g, stack),
+    }
 }
 
 /// Completes the park of `g`, which has just switched out (Go's `park_m` after `mcall`):
@@ -82,22 +128,21 @@ pub(super) unsafe fn complete_park(
 }
 
 impl M {
-    /// Parks the running goroutine by switching straight to the next G of this M's P, if the
-    /// scheduler loop would pick that G anyway (module docs). Returns false, having changed
-    /// nothing, if it would not; the caller then parks through g0. Returns true once the
-    /// goroutine has been resumed (maybe on another M); the caller then ends the switch as
-    /// after any other (`park::resumed`).
+    /// Switches the running goroutine out straight to the next G of this M's P, if the
+    /// scheduler loop would pick that G anyway (module docs), leaving `handoff(current G)` for
+    /// the next G to complete. Returns false, having changed nothing, if the loop might pick
+    /// differently; the caller then switches to g0. Returns true once the goroutine has been
+    /// resumed (maybe on another M; never for [`Handoff::Exit`]); the caller then ends the
+    /// switch as after any other (`park::resumed`).
     ///
     /// # Safety
     /// On a goroutine running on this M, inside the runtime section of a switch
-    /// (`preempt::before_switch`). `unlock` follows the rules of `Action::Park`, stays alive
-    /// until the goroutine is resumed, and is small: it runs on the next goroutine's stack.
+    /// (`preempt::before_switch`). What the handoff completes must be valid once the
+    /// goroutine's registers are saved: a park's `unlock` follows the rules of `Action::Park`,
+    /// stays alive until the goroutine is resumed, and is small (it runs on the next
+    /// goroutine's stack).
     #[inline]
-    pub(super) unsafe fn park_direct(
-        &self,
-        unlock: *mut (dyn FnMut() -> bool + 'static),
-        no_cancel: bool,
-    ) -> bool {
+    pub(super) unsafe fn switch_direct(&self, handoff: impl FnOnce(Arc<G>) -> Handoff) -> bool {
         let p_ptr = self.p();
         if p_ptr.is_null() {
             return false;
@@ -134,17 +179,13 @@ impl M {
         let sp = unsafe { self.start_run(sched, &next, inherit) };
         // SAFETY: our own state through a raw pointer, not held across the switch. The G's
         // Arc moves into the handoff, which keeps `save` valid until the switch has written it
-        // (the next goroutine completes the park only after the switch).
+        // (the next goroutine completes the handoff only after the switch).
         unsafe {
             let Some(g) = (*ml).curg.replace(next) else {
-                crate::fatal("runtime: park_direct without a current G")
+                crate::fatal("runtime: switch_direct without a current G")
             };
             let save = &raw mut (*g.ctx.get()).sp;
-            (*ml).handoff = Some(Handoff {
-                g,
-                unlock,
-                no_cancel,
-            });
+            (*ml).handoff = Some(handoff(g));
             arch::switch(save, sp, 0);
         }
         true
@@ -164,6 +205,18 @@ pub unsafe fn after_direct(m: &M) {
         return;
     };
     // SAFETY: the direct path ran with our P held inside a runtime section that is still
-    // open, so p is ours; h.g switched out of its park with h.unlock alive on its stack.
-    unsafe { complete_park(&*m.sched_ptr(), m.p(), h.g, h.unlock, h.no_cancel) };
+    // open, so p is ours; the handoff's G has switched out (saved its registers), and a
+    // park's closure is alive on its stack.
+    unsafe {
+        let (sched, p) = (&*m.sched_ptr(), m.p());
+        match h {
+            Handoff::Park {
+                g,
+                unlock,
+                no_cancel,
+            } => complete_park(sched, p, g, unlock, no_cancel),
+            Handoff::Yield(g) => complete_yield(sched, p, g),
+            Handoff::Exit(g) => complete_exit(m, sched, p, g),
+        }
+    }
 }

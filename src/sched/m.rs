@@ -377,8 +377,9 @@ impl M {
     /// Locked Ms, retiring Ps and a stopping runtime take the ordinary path.
     ///
     /// # Safety
-    /// Own thread, on g0, holding a P, with the yielding G switched out.
-    unsafe fn yield_to_self(&self, sched: &Sched) -> bool {
+    /// Own thread, holding a P: on g0 with the yielding G switched out, or on the yielding G
+    /// inside the runtime section of its switch (`direct.rs`: then it does not switch at all).
+    pub(super) unsafe fn yield_to_self(&self, sched: &Sched) -> bool {
         // A yield inside `blocking` (no P) takes the ordinary path.
         // SAFETY: own state; a non-null P is ours.
         let Some(p) = (unsafe { self.p().as_ref() }) else {
@@ -414,18 +415,8 @@ impl M {
     unsafe fn finish(&self, sched: &Sched, g: Arc<G>, action: Action) {
         let p = self.p();
         match action {
-            Action::Yield => {
-                g.set_state(g::RUNNABLE);
-                // Without a P (a yield inside `blocking`), the G goes to the global queue.
-                // SAFETY: a non-null p is ours.
-                match unsafe { p.as_ref() } {
-                    Some(p) => sched.runqput(p, g, false),
-                    None => {
-                        sched.globrunqput(vec![g]);
-                        sched.wakep();
-                    }
-                }
-            }
+            // SAFETY: a non-null p is ours; the G just switched out of its yield.
+            Action::Yield => unsafe { super::direct::complete_yield(sched, p, g) },
             Action::ExitSyscall => {
                 // Go's `exitsyscall0`: under the scheduler lock, either an idle P appeared
                 // since the G looked (then it runs here, next), or the G goes to the global
@@ -464,14 +455,8 @@ impl M {
                     ml.locked_g = None;
                     ml.exit_thread = true;
                 }
-                g.set_state(g::DEAD);
-                ctx.sp = ptr::null_mut();
-                let stack = ctx.stack.take();
-                // SAFETY: a non-null p is ours.
-                match unsafe { p.as_ref() } {
-                    Some(p) => self.free_g(sched, p, g, stack),
-                    None => sched.free_g_global(g, stack), // preempted as it exited
-                }
+                // SAFETY: a non-null p is ours; the dead G switched out for good.
+                unsafe { super::direct::complete_exit(self, sched, p, g) };
                 if ml.exit_thread {
                     let p = self.take_p();
                     if !p.is_null() {
@@ -487,7 +472,13 @@ impl M {
 
     /// Keeps a dead G and its stack in `p`'s caches (half of a full cache moves to the
     /// runtime-wide lists).
-    fn free_g(&self, sched: &Sched, p: &P, g: Arc<G>, stack: Option<crate::stack::Stack>) {
+    pub(super) fn free_g(
+        &self,
+        sched: &Sched,
+        p: &P,
+        g: Arc<G>,
+        stack: Option<crate::stack::Stack>,
+    ) {
         // SAFETY: we hold p (on g0).
         let pl = unsafe { p.local() };
         if let Some(s) = stack {

@@ -31,7 +31,7 @@
 //! At most `gomaxprocs / 2` Ms spin at once (more would burn CPU for nothing).
 
 pub mod deadlock;
-mod direct;
+pub(crate) mod direct;
 pub mod g;
 mod handoff;
 mod idle;

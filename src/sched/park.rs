@@ -19,6 +19,7 @@
 //! that is still on its stack; and because the CAS names the sequence number, a waiter record
 //! left behind (cancellation, a `select` that completed elsewhere) can never wake a later park.
 
+use super::direct::Handoff;
 use super::g::{Entry, G};
 use super::m::{current_m, Action, M};
 use super::preempt;
@@ -81,11 +82,26 @@ unsafe fn switch_to_g0(m: *const M, action: Action, direct: bool) {
         // From here until we run again, the runtime uses the P (see `preempt.rs`).
         let prev = preempt::before_switch(&*m);
         if direct {
-            if let Action::Park(unlock, no_cancel) = action {
-                if (*m).park_direct(unlock, no_cancel) {
-                    resumed(prev);
-                    return;
+            let switched = match action {
+                Action::Park(unlock, no_cancel) => (*m).switch_direct(|g| Handoff::Park {
+                    g,
+                    unlock,
+                    no_cancel,
+                }),
+                Action::Yield => {
+                    if (*m).yield_to_self(&*(*m).sched_ptr()) {
+                        // Nothing else would run: the yield is over without a switch.
+                        preempt::after_switch(&*m, prev);
+                        return;
+                    }
+                    (*m).switch_direct(Handoff::Yield)
                 }
+                Action::Exit => (*m).switch_direct(Handoff::Exit),
+                _ => false,
+            };
+            if switched {
+                resumed(prev);
+                return;
             }
         }
         let ml = (*m).local.get();
@@ -179,7 +195,7 @@ pub fn yield_now() {
     check_cancel(unsafe { &*g }, &mut || true);
     // As in `park`, an unwinding goroutine comes back on the same thread (`switch_pinned`).
     // SAFETY: we are on a goroutine, running on m.
-    unsafe { switch_pinned(m, |_| Action::Yield, false) };
+    unsafe { switch_pinned(m, |_| Action::Yield, true) };
     let g = current_g().expect("runtime: resumed outside a goroutine");
     check_cancel(g, &mut || true);
 }
@@ -272,7 +288,7 @@ pub unsafe extern "sysv64" fn goroutine_main(g: usize) -> ! {
     }
     // SAFETY: on a goroutine, on the M current_m() names; the M frees our stack only after we
     // switched off it.
-    unsafe { switch_to_g0(current_m(), Action::Exit, false) };
+    unsafe { switch_to_g0(current_m(), Action::Exit, true) };
     crate::fatal("runtime: a dead goroutine was resumed")
 }
 
