@@ -20,8 +20,9 @@
 //! * Free stacks in the pool have had their pages returned to the kernel (`MADV_DONTNEED`),
 //!   so a burst of a million goroutines does not pin a million pages once it is over: all of
 //!   them (the cold list), or all but the top [`WARM_KEEP`] bytes for at most [`WARM_MAX`]
-//!   stacks per size class (the warm list, reused first). Guard markers survive
-//!   `MADV_DONTNEED`.
+//!   stacks per size class (the warm list). Guard markers survive `MADV_DONTNEED`. The one
+//!   exception is the hot list: at most [`HOT_BYTES`] of stacks per size class, kept as they
+//!   were freed and reused first (see "Why a hot list").
 //!
 //! # Why a warm list
 //! Every `madvise(MADV_DONTNEED)` flushes the TLB of each CPU running this process, with an
@@ -30,6 +31,15 @@
 //! come and go) spent a third of its time there. A warm stack keeps its top pages (the ones
 //! every goroutine touches), and its deep pages are released only if `mincore` says some were
 //! touched, which for most goroutines they were not: no `madvise`, no interrupt, no fault.
+
+//!
+//! # Why a hot list
+//! Ps cache a few stacks each, but when goroutines start on one P and end on another (skynet:
+//! one P's goroutines spawn children, the other P steals and runs them), stacks flow through
+//! the pool in a steady stream: one P's cache overflows into it while the other's runs dry
+//! and takes from it. The hot list lets that stream pass through without a system call; only
+//! what exceeds it is trimmed as above, so the memory a burst leaves behind stays bounded (by
+//! `HOT_BYTES` more than it would be without the list).
 
 use std::io;
 use std::sync::Mutex;
@@ -55,6 +65,9 @@ pub const WARM_KEEP: usize = 2 * PAGE;
 /// Most warm stacks kept per size class: bounds the memory a burst can leave behind
 /// (`WARM_MAX * WARM_KEEP` = 64 MiB).
 pub const WARM_MAX: usize = 8192;
+/// Bytes of stacks per size class kept hot: freed without returning any page, reused first (see
+/// "Why a hot list"). 64 default-size stacks; none of a size above it.
+pub const HOT_BYTES: usize = 4 << 20;
 /// Largest stack size that may be kept warm (`mincore` needs a byte per page).
 const WARM_SIZE_MAX: usize = 1 << 20;
 /// `madvise` advice that installs guard markers (Linux 6.13, include/uapi/asm-generic/mman-common.h).
@@ -153,6 +166,8 @@ struct Arena {
 /// Stacks of one size.
 struct SizeClass {
     size: usize,
+    /// Free stacks as they were freed, pages and all (reused first; at most `HOT_BYTES`).
+    hot: Vec<Stack>,
     /// Free stacks with their top `WARM_KEEP` bytes possibly resident (reused first).
     warm: Vec<Stack>,
     /// Free stacks with every page returned.
@@ -186,6 +201,7 @@ impl StackPool {
             None => {
                 classes.push(SizeClass {
                     size,
+                    hot: Vec::new(),
                     warm: Vec::new(),
                     free: Vec::new(),
                     arenas: Vec::new(),
@@ -193,7 +209,12 @@ impl StackPool {
                 classes.last_mut().expect("just pushed")
             }
         };
-        if let Some(s) = class.warm.pop().or_else(|| class.free.pop()) {
+        if let Some(s) = class
+            .hot
+            .pop()
+            .or_else(|| class.warm.pop())
+            .or_else(|| class.free.pop())
+        {
             return Ok(s);
         }
         let stride = size + PAGE;
@@ -244,15 +265,27 @@ impl StackPool {
         Ok(Stack { base, size })
     }
 
-    /// Takes back stacks no longer used, returning their memory to the kernel first: all of
-    /// it, or, for up to [`WARM_MAX`] warm stacks per size class, all but the top pages (see
-    /// the module docs).
+    /// Takes back stacks no longer used: up to [`HOT_BYTES`] of them per size class as they
+    /// are; the rest after returning their memory to the kernel: all of it, or, for up to
+    /// [`WARM_MAX`] warm stacks per size class, all but the top pages (see the module docs).
     pub fn free_batch(&self, mut stacks: Vec<Stack>) {
         if stacks.is_empty() {
             return;
         }
-        // Decide how many may stay warm (racy with other frees: the bound is approximate).
         let size = stacks[0].size;
+        if stacks.iter().all(|s| s.size == size) {
+            let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(c) = classes.iter_mut().find(|c| c.size == size) {
+                let room = (HOT_BYTES / size).saturating_sub(c.hot.len());
+                let rest = stacks.split_off(room.min(stacks.len()));
+                c.hot.append(&mut stacks);
+                stacks = rest;
+            }
+            if stacks.is_empty() {
+                return;
+            }
+        }
+        // Decide how many may stay warm (racy with other frees: the bound is approximate).
         let warm_room = if size <= WARM_SIZE_MAX && stacks.iter().all(|s| s.size == size) {
             let classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
             let warm = classes
@@ -415,10 +448,12 @@ mod tests {
             a.base.write(7);
         }
         let base = a.base;
+        let hot = fill_hot(&pool, MIN_STACK);
         pool.free_batch(vec![b]);
         pool.free_batch(vec![a]);
-        // The last freed comes back first, warm: its deep pages were returned (zero again),
-        // its top pages kept.
+        // Past the hot list, the last freed comes back first, warm: its deep pages were
+        // returned (zero again), its top pages kept.
+        let _hot = drain_hot(&pool, MIN_STACK, &hot);
         let c = pool.alloc(MIN_STACK).unwrap();
         assert_eq!(c.base, base);
         // SAFETY: as above.
@@ -436,6 +471,67 @@ mod tests {
         }
     }
 
+    /// Fills the hot list of `size` with fresh stacks; returns their bases.
+    fn fill_hot(pool: &StackPool, size: usize) -> Vec<usize> {
+        let stacks: Vec<Stack> = (0..HOT_BYTES / size)
+            .map(|_| pool.alloc(size).unwrap())
+            .collect();
+        let bases = stacks.iter().map(|s| s.base as usize).collect();
+        pool.free_batch(stacks);
+        bases
+    }
+
+    /// Takes the hot list's stacks back out (checking that they are the ones `fill_hot` put
+    /// there), so that the next allocation reaches the warm list.
+    fn drain_hot(pool: &StackPool, size: usize, hot: &[usize]) -> Vec<Stack> {
+        let out: Vec<Stack> = hot.iter().map(|_| pool.alloc(size).unwrap()).collect();
+        for s in &out {
+            assert!(
+                hot.contains(&(s.base as usize)),
+                "the hot list was not reused first"
+            );
+        }
+        out
+    }
+
+    #[test]
+    fn hot_stacks_keep_their_pages_are_reused_first_and_are_bounded() {
+        let pool = StackPool::new();
+        let n = HOT_BYTES / MIN_STACK;
+        let stacks: Vec<Stack> = (0..=n).map(|_| pool.alloc(MIN_STACK).unwrap()).collect();
+        for s in &stacks {
+            // SAFETY: the stacks are ours; write their top and bottom byte.
+            unsafe {
+                s.top().sub(1).write(7);
+                s.base.write(7);
+            }
+        }
+        let over = stacks.last().unwrap().base;
+        pool.free_batch(stacks);
+        // The first n stayed hot, every page kept; the one past the bound went warm.
+        for _ in 0..n {
+            let s = pool.alloc(MIN_STACK).unwrap();
+            assert_ne!(
+                s.base, over,
+                "a stack past the hot bound was reused before the hot ones"
+            );
+            // SAFETY: as above.
+            assert_eq!(
+                unsafe { s.base.read() },
+                7,
+                "a hot stack lost its deep page"
+            );
+        }
+        let s = pool.alloc(MIN_STACK).unwrap();
+        assert_eq!(s.base, over);
+        // SAFETY: as above.
+        assert_eq!(
+            unsafe { s.base.read() },
+            0,
+            "a stack past the hot bound kept its pages"
+        );
+    }
+
     #[test]
     fn warm_stacks_are_bounded_and_the_rest_return_every_page() {
         let pool = StackPool::new();
@@ -447,7 +543,9 @@ mod tests {
             unsafe { s.top().sub(1).write(7) };
         }
         let last = stacks.last().unwrap().base;
+        let hot = fill_hot(&pool, MIN_STACK);
         pool.free_batch(stacks);
+        let _hot = drain_hot(&pool, MIN_STACK, &hot);
         // WARM_MAX stacks kept their top page; the one past the bound (the last in the batch,
         // so the first of the cold list) returned it.
         let again: Vec<Stack> = (0..=WARM_MAX)
