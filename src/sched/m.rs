@@ -288,30 +288,7 @@ impl M {
         // SAFETY: we are g's holder.
         let ctx = unsafe { g.ctx() };
         if ctx.sp.is_null() {
-            // First run: give the G a stack and a fresh frame.
-            let size = ctx.stack_size as usize;
-            let stack = if size == sched.default_stack {
-                pl.stacks.pop()
-            } else {
-                None
-            };
-            let stack = match stack.map(Ok).unwrap_or_else(|| sched.stacks.alloc(size)) {
-                Ok(s) => s,
-                Err(e) => crate::fatal(&format!(
-                    "cannot allocate a stack for goroutine {}: {e}",
-                    g.id()
-                )),
-            };
-            // SAFETY: the stack is ours, its top is 16-aligned with room for the frame, and
-            // goroutine_main never returns.
-            ctx.sp = unsafe {
-                arch::init_stack(
-                    stack.top(),
-                    super::park::goroutine_main,
-                    Arc::as_ptr(g) as usize,
-                )
-            };
-            ctx.stack = Some(stack);
+            Self::first_stack(sched, pl, g);
         }
         // SAFETY: we hold p.
         P::bump(unsafe { &(*p).runs });
@@ -319,6 +296,39 @@ impl M {
         g.set_state(g::RUNNING);
         self.pre.new_run();
         ctx.sp
+    }
+
+    /// Gives a G that never ran a stack (from the P's cache if it has the default size) and a
+    /// fresh frame that enters `goroutine_main`. Out of line: the switch paths that inline
+    /// [`M::start_run`] mostly resume parked goroutines.
+    #[cold]
+    #[inline(never)]
+    fn first_stack(sched: &Sched, pl: &mut p::PLocal, g: &Arc<G>) {
+        // SAFETY: the caller (start_run) is g's holder.
+        let ctx = unsafe { g.ctx() };
+        let size = ctx.stack_size as usize;
+        let stack = if size == sched.default_stack {
+            pl.stacks.pop()
+        } else {
+            None
+        };
+        let stack = match stack.map(Ok).unwrap_or_else(|| sched.stacks.alloc(size)) {
+            Ok(s) => s,
+            Err(e) => crate::fatal(&format!(
+                "cannot allocate a stack for goroutine {}: {e}",
+                g.id()
+            )),
+        };
+        // SAFETY: the stack is ours, its top is 16-aligned with room for the frame, and
+        // goroutine_main never returns.
+        ctx.sp = unsafe {
+            arch::init_stack(
+                stack.top(),
+                super::park::goroutine_main,
+                Arc::as_ptr(g) as usize,
+            )
+        };
+        ctx.stack = Some(stack);
     }
 
     /// Runs `g` until it switches back, then carries out its [`Action`].

@@ -272,6 +272,7 @@ impl Timers {
     }
 
     /// Whether a timer is due now (lock-free; reads the clock only if there are timers).
+    #[inline]
     pub fn due(&self) -> bool {
         let w = self.when0.load(Relaxed);
         w != NONE && w <= now()
