@@ -185,7 +185,9 @@ impl M {
                 crate::fatal("runtime: switch_direct without a current G")
             };
             let save = &raw mut (*g.ctx.get()).sp;
-            (*ml).handoff = Some(handoff(g));
+            // The slot is empty: `after_direct` took the last handoff right after its switch.
+            debug_assert!((*ml).handoff.is_none());
+            std::ptr::write(&raw mut (*ml).handoff, Some(handoff(g)));
             arch::switch(save, sp, 0);
         }
         true

@@ -146,6 +146,7 @@ impl G {
     }
 
     /// `RUNNING -> WAITING`, on g0 once the G is off its stack.
+    #[inline]
     pub fn set_waiting(&self) {
         let s = self.status.load(Relaxed);
         debug_assert_eq!(s & STATE_MASK, RUNNING);
@@ -215,6 +216,7 @@ impl G {
     }
 
     /// The current park sequence number (used to cancel a parked G).
+    #[inline]
     pub fn seq(&self) -> u64 {
         self.status.load(Acquire) >> 8
     }
@@ -222,6 +224,7 @@ impl G {
     /// Records, on g0, that park `seq` is complete: its unlock closure has returned, so its
     /// frame on the G's stack is no longer in use by the M. `fetch_max` keeps the record
     /// monotonic even if this M is slower than a later park of the same G on another M.
+    #[inline]
     pub fn parked(&self, seq: u64, no_cancel: bool) {
         self.parked
             .fetch_max((seq << 1) | u64::from(no_cancel), AcqRel);

@@ -127,6 +127,7 @@ fn set_current_m(m: *const M) {
 
 impl M {
     /// The scheduler this M belongs to.
+    #[inline]
     pub fn sched_ptr(&self) -> *const Sched {
         self.sched
     }
@@ -134,6 +135,7 @@ impl M {
     /// # Safety
     /// Only the M's own thread may call this, and must not hold the reference across a switch.
     #[allow(clippy::mut_from_ref)]
+    #[inline]
     pub unsafe fn local(&self) -> &mut MLocal {
         // SAFETY: forwarded contract.
         unsafe { &mut *self.local.get() }
@@ -141,6 +143,7 @@ impl M {
 
     /// The P held by this M (null if none). Own thread only; on a goroutine stack, only inside
     /// a runtime section (`preempt::Section`), since outside one a preemption may take it.
+    #[inline]
     pub fn p(&self) -> *const P {
         self.p.load(Relaxed)
     }
@@ -151,6 +154,7 @@ impl M {
     }
 
     /// Sets the P held by this M. Own thread only, on g0 or inside a runtime section.
+    #[inline]
     pub fn set_p(&self, p: *const P) {
         self.p.store(p as *mut P, Relaxed);
     }
@@ -277,7 +281,7 @@ impl M {
     ///
     /// # Safety
     /// Own thread, holding a P, on g0 or inside a runtime section; we must be g's holder.
-    #[inline]
+    #[inline(always)]
     pub(super) unsafe fn start_run(&self, sched: &Sched, g: &Arc<G>, inherit: bool) -> *mut u8 {
         let p = self.p();
         // SAFETY: we hold p.

@@ -106,6 +106,7 @@ impl P {
     }
 
     /// Bumps an owner-written counter.
+    #[inline]
     pub fn bump(counter: &AtomicU64) {
         counter.store(counter.load(Relaxed) + 1, Release);
     }

@@ -92,6 +92,7 @@ impl MPreempt {
     }
 
     /// Marks the start of a goroutine run on this M (own thread, on g0).
+    #[inline]
     pub fn new_run(&self) {
         self.run_seq.store(self.run_seq.load(Relaxed) + 1, Relaxed);
     }
