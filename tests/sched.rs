@@ -248,3 +248,39 @@ mod fpu_state {
         });
     }
 }
+
+/// Channel hand-offs switch directly from one goroutine to the next when they can (no trip
+/// through the M's scheduler stack). A goroutine locked to its thread must never be the target
+/// of such a switch from another thread, nor switch to another goroutine on its own thread:
+/// with one P, every round trip crosses between the locked M and the P's other M.
+#[test]
+fn direct_switches_respect_locked_goroutines() {
+    fn tid() -> i64 {
+        // SAFETY: gettid has no preconditions.
+        unsafe { libc::syscall(libc::SYS_gettid) }
+    }
+    let rt = gort::Builder::new().procs(1).build().unwrap();
+    rt.run(|| {
+        let (to_pong, from_ping) = gort::chan::bounded::<i64>(0);
+        let (to_ping, from_pong) = gort::chan::bounded::<i64>(0);
+        let pong = gort::go(move || {
+            for locked in from_ping.iter() {
+                assert_ne!(tid(), locked, "an unlocked goroutine ran on a locked thread");
+                to_ping.send(tid()).unwrap();
+            }
+        });
+        let ping = gort::go(move || {
+            gort::runtime::lock_os_thread();
+            let me = tid();
+            for i in 0..2000 {
+                to_pong.send(me).unwrap();
+                let other = from_pong.recv().unwrap();
+                assert_ne!(other, me, "round trip {i}: the partner ran on the locked thread");
+                assert_eq!(tid(), me, "round trip {i}: the locked goroutine moved");
+            }
+            gort::runtime::unlock_os_thread();
+        });
+        ping.join().unwrap();
+        pong.join().unwrap();
+    });
+}
