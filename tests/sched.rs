@@ -265,7 +265,11 @@ fn direct_switches_respect_locked_goroutines() {
         let (to_ping, from_pong) = gort::chan::bounded::<i64>(0);
         let pong = gort::go(move || {
             for locked in from_ping.iter() {
-                assert_ne!(tid(), locked, "an unlocked goroutine ran on a locked thread");
+                assert_ne!(
+                    tid(),
+                    locked,
+                    "an unlocked goroutine ran on a locked thread"
+                );
                 to_ping.send(tid()).unwrap();
             }
         });
@@ -275,7 +279,10 @@ fn direct_switches_respect_locked_goroutines() {
             for i in 0..2000 {
                 to_pong.send(me).unwrap();
                 let other = from_pong.recv().unwrap();
-                assert_ne!(other, me, "round trip {i}: the partner ran on the locked thread");
+                assert_ne!(
+                    other, me,
+                    "round trip {i}: the partner ran on the locked thread"
+                );
                 assert_eq!(tid(), me, "round trip {i}: the locked goroutine moved");
             }
             gort::runtime::unlock_os_thread();
