@@ -335,8 +335,10 @@ impl StackPool {
         };
         let cold = stacks.split_off(warm_room.min(stacks.len()));
         let warm = stacks;
-        for s in &warm {
-            release_deep(s);
+        if !release_deep_batch(&warm) {
+            for s in &warm {
+                release_deep(s);
+            }
         }
         release_all(cold.iter().collect());
         let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
@@ -385,6 +387,36 @@ fn release_all(mut stacks: Vec<&Stack>) {
         }
         i = j;
     }
+}
+
+/// Returns the pages of every stack of `stacks` below its top [`WARM_KEEP`] bytes, with one
+/// `process_madvise` per 512 stacks (an untouched range costs the kernel a page-table walk and
+/// no TLB flush). False if the kernel refused; then nothing was promised, and the caller
+/// falls back to [`release_deep`] per stack.
+fn release_deep_batch(stacks: &[Stack]) -> bool {
+    stacks.chunks(512).all(|chunk| {
+        let iov: Vec<libc::iovec> = chunk
+            .iter()
+            .map(|s| libc::iovec {
+                iov_base: s.base.cast(),
+                iov_len: s.size - WARM_KEEP,
+            })
+            .collect();
+        let total: usize = iov.iter().map(|v| v.iov_len).sum();
+        // SAFETY: every range is the deep part of a stack we own and nobody runs on; PIDFD_SELF
+        // names this very process.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF,
+                iov.as_ptr(),
+                iov.len(),
+                libc::MADV_DONTNEED,
+                0,
+            )
+        };
+        r == total as libc::c_long
+    })
 }
 
 /// Returns the pages of `s` below its top [`WARM_KEEP`] bytes, if any of them is resident.
