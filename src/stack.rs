@@ -402,21 +402,32 @@ fn release_deep_batch(stacks: &[Stack]) -> bool {
                 iov_len: s.size - WARM_KEEP,
             })
             .collect();
-        let total: usize = iov.iter().map(|v| v.iov_len).sum();
-        // SAFETY: every range is the deep part of a stack we own and nobody runs on; PIDFD_SELF
-        // names this very process.
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_process_madvise,
-                PIDFD_SELF,
-                iov.as_ptr(),
-                iov.len(),
-                libc::MADV_DONTNEED,
-                0,
-            )
-        };
-        r == total as libc::c_long
+        // SAFETY: every range is the deep part of a stack we own and nobody runs on.
+        unsafe { madvise_self(&iov, libc::MADV_DONTNEED) }
     })
+}
+
+/// `madvise` over several ranges of this process with one `process_madvise`; true if the
+/// kernel advised every byte (false: refused, e.g. before Linux 6.14, or partly done).
+///
+/// # Safety
+/// As for `madvise` with `advice` on each range: the caller owns them, and nobody uses them in
+/// a way the advice would break.
+unsafe fn madvise_self(ranges: &[libc::iovec], advice: libc::c_int) -> bool {
+    let total: usize = ranges.iter().map(|v| v.iov_len).sum();
+    // SAFETY: forwarded contract; PIDFD_SELF names this very process (never a parent, even
+    // after a fork), and the iovecs outlive the call.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_process_madvise,
+            PIDFD_SELF,
+            ranges.as_ptr(),
+            ranges.len(),
+            advice,
+            0,
+        )
+    };
+    r == total as libc::c_long
 }
 
 /// Returns the pages of `s` below its top [`WARM_KEEP`] bytes, if any of them is resident.
@@ -461,19 +472,8 @@ fn install_guards(pages: &[*mut u8]) -> io::Result<()> {
                 iov_len: PAGE,
             })
             .collect();
-        // SAFETY: every range is the first page of a slot we just carved and nobody uses;
-        // PIDFD_SELF names this very process (never a parent, even after a fork).
-        let r = unsafe {
-            libc::syscall(
-                libc::SYS_process_madvise,
-                PIDFD_SELF,
-                iov.as_ptr(),
-                iov.len(),
-                MADV_GUARD_INSTALL,
-                0,
-            )
-        };
-        if r == (pages.len() * PAGE) as libc::c_long {
+        // SAFETY: every range is the first page of a slot we just carved and nobody uses.
+        if unsafe { madvise_self(&iov, MADV_GUARD_INSTALL) } {
             return Ok(());
         }
         // Not supported here, or a partial result: installing a guard twice is harmless.
