@@ -363,14 +363,6 @@ impl M {
                         };
                         sp = (*g.ctx.get()).sp;
                     }
-                    Action::Yield if self.yield_to_self(sched) => {
-                        // Nothing else could run here: resume the G at once (a yield that
-                        // found no other work, without the queue round trip).
-                        let Some(g) = (*ml).curg.as_ref() else {
-                            crate::fatal("runtime: lost the current G")
-                        };
-                        sp = (*g.ctx.get()).sp;
-                    }
                     action => {
                         (*ml).in_blocking = false;
                         self.curg_id.store(0, Relaxed);
@@ -385,14 +377,14 @@ impl M {
         }
     }
 
-    /// Whether a yielding G may simply be resumed: it would be the next G picked anyway, since
-    /// this P has no other G (ring and `runnext` empty), the global queue is empty and this is
-    /// not a 61st tick (when the global queue would be looked at first). Counts the schedule.
-    /// Locked Ms, retiring Ps and a stopping runtime take the ordinary path.
+    /// Whether a yielding G may simply go on: it would be the next G picked anyway, since this
+    /// P has no other G (ring and `runnext` empty), the global queue is empty and this is not
+    /// a 61st tick (when the global queue would be looked at first). Counts the schedule.
+    /// Locked Ms, retiring Ps and a stopping runtime take the ordinary path. Checked by
+    /// `park::switch_to_g0` before it switches (a yield that reaches g0 already failed it).
     ///
     /// # Safety
-    /// Own thread, holding a P: on g0 with the yielding G switched out, or on the yielding G
-    /// inside the runtime section of its switch (`direct.rs`: then it does not switch at all).
+    /// Own thread, holding a P, on the yielding G inside the runtime section of its switch.
     pub(super) unsafe fn yield_to_self(&self, sched: &Sched) -> bool {
         // A yield inside `blocking` (no P) takes the ordinary path.
         // SAFETY: own state; a non-null P is ours.
