@@ -199,16 +199,7 @@ impl Runtime {
                 w.wake();
             }
         });
-        // SAFETY: a null M: spawning as from a plain thread (allowed from any thread).
-        unsafe {
-            self.sched.spawn(
-                std::ptr::null(),
-                entry,
-                None,
-                self.sched.default_stack,
-                Location::caller(),
-            )
-        };
+        self.sched.spawn_external(entry, Location::caller());
         GoFuture { shared }
     }
 }

@@ -310,16 +310,7 @@ impl Runtime {
             d.2.push(me.clone());
             d.0
         };
-        // SAFETY: a null M: spawning from a plain thread.
-        unsafe {
-            self.sched.spawn(
-                std::ptr::null(),
-                entry,
-                None,
-                self.sched.default_stack,
-                Location::caller(),
-            )
-        };
+        self.sched.spawn_external(entry, Location::caller());
         let reported = || {
             self.sched
                 .deadlock

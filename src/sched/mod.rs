@@ -319,6 +319,22 @@ impl Sched {
         id
     }
 
+    /// [`Sched::spawn`] as from a plain thread (onto the global queue, default stack, no
+    /// name), which is allowed from any thread: how `Runtime::run` starts its main goroutine
+    /// and `Runtime::go_future` its bridge goroutines. Returns the goroutine's id.
+    pub fn spawn_external(&self, entry: Entry, created_by: &'static Location<'static>) -> u64 {
+        // SAFETY: a null M asks for exactly this: no P is used.
+        unsafe {
+            self.spawn(
+                std::ptr::null(),
+                entry,
+                None,
+                self.default_stack,
+                created_by,
+            )
+        }
+    }
+
     /// Frees a dead G and its stack into the runtime-wide lists (its M had no P).
     pub fn free_g_global(&self, g: Arc<G>, stack: Option<crate::stack::Stack>) {
         if let Some(s) = stack {
