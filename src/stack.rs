@@ -31,6 +31,8 @@
 //! come and go) spent a third of its time there. A warm stack keeps its top pages (the ones
 //! every goroutine touches), and its deep pages are released only if `mincore` says some were
 //! touched, which for most goroutines they were not: no `madvise`, no interrupt, no fault.
+//! Stacks beyond the warm bound return every page, all of a freed batch with one
+//! `process_madvise` (one TLB flush for the whole batch instead of one per stack).
 
 //!
 //! # Why a hot list
@@ -367,9 +369,12 @@ impl StackPool {
     }
 }
 
-/// Returns every page of `stacks` to the kernel, one `madvise` per run of adjacent slots.
+/// Returns every page of `stacks` to the kernel: one range per run of adjacent slots, all
+/// ranges with one `process_madvise` per 512 (one TLB flush per call on Linux 6.18, instead of
+/// one per range), falling back to a `madvise` per range where the kernel refuses.
 fn release_all(mut stacks: Vec<&Stack>) {
     stacks.sort_unstable_by_key(|s| s.base as usize);
+    let mut runs: Vec<libc::iovec> = Vec::new();
     let mut i = 0;
     while i < stacks.len() {
         // Grow a run of stacks whose slots are contiguous: [guard|stack][guard|stack]...
@@ -380,12 +385,22 @@ fn release_all(mut stacks: Vec<&Stack>) {
             end = stacks[j].base as usize + stacks[j].size;
             j += 1;
         }
-        // SAFETY: the range covers stacks (and guard pages between them) that we own and
-        // nobody runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
-        unsafe {
-            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
-        }
+        runs.push(libc::iovec {
+            iov_base: start as *mut libc::c_void,
+            iov_len: end - start,
+        });
         i = j;
+    }
+    for chunk in runs.chunks(512) {
+        // SAFETY: every range covers stacks (and guard pages between them) that we own and
+        // nobody runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
+        if unsafe { madvise_self(chunk, libc::MADV_DONTNEED) } {
+            continue;
+        }
+        for r in chunk {
+            // SAFETY: as above; advising a range twice (after a partial batch) is harmless.
+            unsafe { libc::madvise(r.iov_base, r.iov_len, libc::MADV_DONTNEED) };
+        }
     }
 }
 
@@ -671,31 +686,39 @@ mod tests {
     #[test]
     fn warm_stacks_are_bounded_and_the_rest_return_every_page() {
         let pool = StackPool::new();
-        let stacks: Vec<Stack> = (0..=WARM_MAX)
+        let mut stacks: Vec<Stack> = (0..WARM_MAX + 3)
             .map(|_| pool.alloc(MIN_STACK).unwrap())
             .collect();
         for s in &stacks {
             // SAFETY: the stacks are ours; write their top byte.
             unsafe { s.top().sub(1).write(7) };
         }
-        let last = stacks.last().unwrap().base;
+        // The batch's tail goes cold: make it three slots that are not adjacent (three ranges
+        // released by one call).
+        let cold: Vec<Stack> = [4, 2, 0].into_iter().map(|i| stacks.remove(i)).collect();
+        let cold_bases: Vec<usize> = cold.iter().map(|s| s.base as usize).collect();
+        stacks.extend(cold);
         let hot = fill_hot(&pool, MIN_STACK);
         pool.free_batch(stacks);
         let _hot = drain_hot(&pool, MIN_STACK, &hot);
-        // WARM_MAX stacks kept their top page; the one past the bound (the last in the batch,
-        // so the first of the cold list) returned it.
-        let again: Vec<Stack> = (0..=WARM_MAX)
+        // WARM_MAX stacks kept their top page; the ones past the bound (the cold list) returned
+        // theirs.
+        let again: Vec<Stack> = (0..WARM_MAX + 3)
             .map(|_| pool.alloc(MIN_STACK).unwrap())
             .collect();
         for s in &again {
             // SAFETY: as above.
             let top = unsafe { s.top().sub(1).read() };
-            if s.base == last {
+            if cold_bases.contains(&(s.base as usize)) {
                 assert_eq!(top, 0, "a cold stack kept its top page");
             } else {
                 assert_eq!(top, 7, "a warm stack lost its top page");
             }
         }
-        assert!(again.iter().any(|s| s.base == last));
+        let reused = again
+            .iter()
+            .filter(|s| cold_bases.contains(&(s.base as usize)))
+            .count();
+        assert_eq!(reused, 3);
     }
 }
