@@ -85,6 +85,8 @@ pub const CARVE_BATCH: usize = 64;
 /// `PIDFD_SELF_THREAD_GROUP` (Linux 6.14, include/uapi/linux/pidfd.h): this process, for
 /// `process_madvise`.
 const PIDFD_SELF: libc::c_int = -10001;
+/// Ranges per `process_madvise` call (the kernel takes at most `UIO_MAXIOV` = 1024).
+const MADVISE_BATCH: usize = 512;
 /// Largest stack size that may be kept warm (`mincore` needs a byte per page).
 const WARM_SIZE_MAX: usize = 1 << 20;
 /// `madvise` advice that installs guard markers (Linux 6.13, include/uapi/asm-generic/mman-common.h).
@@ -369,9 +371,9 @@ impl StackPool {
     }
 }
 
-/// Returns every page of `stacks` to the kernel: one range per run of adjacent slots, all
-/// ranges with one `process_madvise` per 512 (one TLB flush per call on Linux 6.18, instead of
-/// one per range), falling back to a `madvise` per range where the kernel refuses.
+/// Returns every page of `stacks` to the kernel: one range per run of adjacent slots, all of
+/// them with [`madvise_self`] (one TLB flush per call on Linux 6.18, instead of one per range),
+/// falling back to a `madvise` per range where the kernel refuses.
 fn release_all(mut stacks: Vec<&Stack>) {
     stacks.sort_unstable_by_key(|s| s.base as usize);
     let mut runs: Vec<libc::iovec> = Vec::new();
@@ -391,58 +393,57 @@ fn release_all(mut stacks: Vec<&Stack>) {
         });
         i = j;
     }
-    for chunk in runs.chunks(512) {
-        // SAFETY: every range covers stacks (and guard pages between them) that we own and
-        // nobody runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
-        if unsafe { madvise_self(chunk, libc::MADV_DONTNEED) } {
-            continue;
-        }
-        for r in chunk {
-            // SAFETY: as above; advising a range twice (after a partial batch) is harmless.
-            unsafe { libc::madvise(r.iov_base, r.iov_len, libc::MADV_DONTNEED) };
-        }
+    // SAFETY: every range covers stacks (and guard pages between them) that we own and nobody
+    // runs on; MADV_DONTNEED keeps guard markers and mprotect'ed guards alike.
+    if unsafe { madvise_self(&runs, libc::MADV_DONTNEED) } {
+        return;
+    }
+    for r in &runs {
+        // SAFETY: as above; advising a range twice (after a partial batch) is harmless.
+        unsafe { libc::madvise(r.iov_base, r.iov_len, libc::MADV_DONTNEED) };
     }
 }
 
-/// Returns the pages of every stack of `stacks` below its top [`WARM_KEEP`] bytes, with one
-/// `process_madvise` per 512 stacks (an untouched range costs the kernel a page-table walk and
+/// Returns the pages of every stack of `stacks` below its top [`WARM_KEEP`] bytes, with
+/// [`madvise_self`] (an untouched range costs the kernel a page-table walk and
 /// no TLB flush). False if the kernel refused; then nothing was promised, and the caller
 /// falls back to [`release_deep`] per stack.
 fn release_deep_batch(stacks: &[Stack]) -> bool {
-    stacks.chunks(512).all(|chunk| {
-        let iov: Vec<libc::iovec> = chunk
-            .iter()
-            .map(|s| libc::iovec {
-                iov_base: s.base.cast(),
-                iov_len: s.size - WARM_KEEP,
-            })
-            .collect();
-        // SAFETY: every range is the deep part of a stack we own and nobody runs on.
-        unsafe { madvise_self(&iov, libc::MADV_DONTNEED) }
-    })
+    let iov: Vec<libc::iovec> = stacks
+        .iter()
+        .map(|s| libc::iovec {
+            iov_base: s.base.cast(),
+            iov_len: s.size - WARM_KEEP,
+        })
+        .collect();
+    // SAFETY: every range is the deep part of a stack we own and nobody runs on.
+    unsafe { madvise_self(&iov, libc::MADV_DONTNEED) }
 }
 
-/// `madvise` over several ranges of this process with one `process_madvise`; true if the
-/// kernel advised every byte (false: refused, e.g. before Linux 6.14, or partly done).
+/// `madvise` over several ranges of this process with one `process_madvise` per
+/// [`MADVISE_BATCH`] ranges; true if the kernel advised every byte (false: refused, e.g. before
+/// Linux 6.14, or partly done).
 ///
 /// # Safety
 /// As for `madvise` with `advice` on each range: the caller owns them, and nobody uses them in
 /// a way the advice would break.
 unsafe fn madvise_self(ranges: &[libc::iovec], advice: libc::c_int) -> bool {
-    let total: usize = ranges.iter().map(|v| v.iov_len).sum();
-    // SAFETY: forwarded contract; PIDFD_SELF names this very process (never a parent, even
-    // after a fork), and the iovecs outlive the call.
-    let r = unsafe {
-        libc::syscall(
-            libc::SYS_process_madvise,
-            PIDFD_SELF,
-            ranges.as_ptr(),
-            ranges.len(),
-            advice,
-            0,
-        )
-    };
-    r == total as libc::c_long
+    ranges.chunks(MADVISE_BATCH).all(|chunk| {
+        let total: usize = chunk.iter().map(|v| v.iov_len).sum();
+        // SAFETY: forwarded contract; PIDFD_SELF names this very process (never a parent,
+        // even after a fork), and the iovecs outlive the call.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_process_madvise,
+                PIDFD_SELF,
+                chunk.as_ptr(),
+                chunk.len(),
+                advice,
+                0,
+            )
+        };
+        r == total as libc::c_long
+    })
 }
 
 /// Returns the pages of `s` below its top [`WARM_KEEP`] bytes, if any of them is resident.
