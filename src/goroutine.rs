@@ -274,6 +274,26 @@ impl Entry {
         self.0.is_none()
     }
 
+    /// The start of the task's allocation (its counts), or null: a prefetch hint.
+    pub(crate) fn addr(&self) -> *mut u8 {
+        match &self.0 {
+            Some(t) => (Arc::as_ptr(t) as *const u8).wrapping_sub(16).cast_mut(),
+            None => std::ptr::null_mut(),
+        }
+    }
+
+    /// Starts moving the task's memory into this core's cache (see
+    /// [`prefetch_write`](crate::arch::prefetch_write)): the spawner that will free a spent
+    /// task calls this one spawn ahead, since the goroutine that ran it last wrote it on
+    /// another core.
+    pub(crate) fn prefetch(&self) {
+        if let Some(t) = &self.0 {
+            // The Arc's counts sit just below the task.
+            let p = (Arc::as_ptr(t) as *const u8).wrapping_sub(16);
+            crate::arch::prefetch_write(p, std::mem::size_of_val(&**t) + 16);
+        }
+    }
+
     /// Runs the body (it catches its own panics). The spent task stays in the entry: the G
     /// keeps it until its next spawner frees it (see `Sched::spawn`), so that the task's memory
     /// usually returns to the allocator of the thread that allocated it, where a cross-thread

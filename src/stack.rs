@@ -53,6 +53,7 @@
 //! wait on the cold list, which is what they are: no page resident.
 
 use std::io;
+use std::ptr::NonNull;
 use std::sync::Mutex;
 
 /// Page size. x86_64 Linux uses 4 KiB base pages; checked against `sysconf` in tests.
@@ -108,7 +109,8 @@ pub fn validate_size(bytes: usize) -> io::Result<usize> {
 /// One goroutine stack: `size` usable bytes starting at `base`, a guard page below `base`.
 #[derive(Debug)]
 pub struct Stack {
-    base: *mut u8,
+    /// Non-null, so that an `Option<Stack>` (in every G) takes no extra word.
+    base: NonNull<u8>,
     size: usize,
 }
 
@@ -120,7 +122,7 @@ impl Stack {
     /// The exclusive upper end of the stack (16-byte aligned).
     pub fn top(&self) -> *mut u8 {
         // SAFETY: base + size is the end of the same slot inside one arena mapping.
-        unsafe { self.base.add(self.size) }
+        unsafe { self.base.as_ptr().add(self.size) }
     }
 
     /// Usable bytes.
@@ -130,7 +132,10 @@ impl Stack {
 
     /// The guard page's address range `[start, end)`.
     pub fn guard(&self) -> (usize, usize) {
-        (self.base as usize - PAGE, self.base as usize)
+        (
+            self.base.as_ptr() as usize - PAGE,
+            self.base.as_ptr() as usize,
+        )
     }
 }
 
@@ -289,9 +294,10 @@ impl StackPool {
         // On failure they stay carved and unused: without a guard a slot must never hold a
         // stack, and its address space is all it costs.
         install_guards(&guards)?;
-        // SAFETY: a stack starts one page above its slot's start, inside the same slot.
+        // SAFETY: a stack starts one page above its slot's start, inside the same slot (so
+        // the address is not null either).
         let mut stacks = guards.iter().map(|g| Stack {
-            base: unsafe { g.add(PAGE) },
+            base: unsafe { NonNull::new_unchecked(g.add(PAGE)) },
             size,
         });
         let first = stacks.next().expect("carved at least one slot");
@@ -375,16 +381,16 @@ impl StackPool {
 /// them with [`madvise_self`] (one TLB flush per call on Linux 6.18, instead of one per range),
 /// falling back to a `madvise` per range where the kernel refuses.
 fn release_all(mut stacks: Vec<&Stack>) {
-    stacks.sort_unstable_by_key(|s| s.base as usize);
+    stacks.sort_unstable_by_key(|s| s.base.as_ptr() as usize);
     let mut runs: Vec<libc::iovec> = Vec::new();
     let mut i = 0;
     while i < stacks.len() {
         // Grow a run of stacks whose slots are contiguous: [guard|stack][guard|stack]...
-        let start = stacks[i].base as usize;
+        let start = stacks[i].base.as_ptr() as usize;
         let mut end = start + stacks[i].size;
         let mut j = i + 1;
-        while j < stacks.len() && stacks[j].base as usize == end + PAGE {
-            end = stacks[j].base as usize + stacks[j].size;
+        while j < stacks.len() && stacks[j].base.as_ptr() as usize == end + PAGE {
+            end = stacks[j].base.as_ptr() as usize + stacks[j].size;
             j += 1;
         }
         runs.push(libc::iovec {
@@ -412,7 +418,7 @@ fn release_deep_batch(stacks: &[Stack]) -> bool {
     let iov: Vec<libc::iovec> = stacks
         .iter()
         .map(|s| libc::iovec {
-            iov_base: s.base.cast(),
+            iov_base: s.base.as_ptr().cast(),
             iov_len: s.size - WARM_KEEP,
         })
         .collect();
@@ -452,13 +458,13 @@ fn release_deep(s: &Stack) {
     let mut resident = [0u8; WARM_SIZE_MAX / PAGE];
     let pages = deep / PAGE;
     // SAFETY: the range is page-aligned and inside our mapping; the vector has a byte per page.
-    let rc = unsafe { libc::mincore(s.base.cast(), deep, resident.as_mut_ptr()) };
+    let rc = unsafe { libc::mincore(s.base.as_ptr().cast(), deep, resident.as_mut_ptr()) };
     if rc == 0 && resident[..pages].iter().all(|b| b & 1 == 0) {
         return; // nothing touched down there: nothing to return
     }
     // SAFETY: the range is part of a stack we own and nobody runs on.
     unsafe {
-        libc::madvise(s.base.cast(), deep, libc::MADV_DONTNEED);
+        libc::madvise(s.base.as_ptr().cast(), deep, libc::MADV_DONTNEED);
     }
 }
 
@@ -556,12 +562,15 @@ mod tests {
         let pool = StackPool::new();
         let a = pool.alloc(MIN_STACK).unwrap();
         let b = pool.alloc(MIN_STACK).unwrap();
-        assert_eq!(b.base as usize, a.base as usize + MIN_STACK + PAGE);
+        assert_eq!(
+            b.base.as_ptr() as usize,
+            a.base.as_ptr() as usize + MIN_STACK + PAGE
+        );
         assert_eq!(pool.arenas(), 1);
         // SAFETY: the stack is ours; write its top and bottom byte.
         unsafe {
             a.top().sub(1).write(7);
-            a.base.write(7);
+            a.base.as_ptr().write(7);
         }
         let base = a.base;
         let hot = fill_hot(&pool, MIN_STACK);
@@ -575,7 +584,7 @@ mod tests {
         // SAFETY: as above.
         unsafe {
             assert_eq!(
-                c.base.read(),
+                c.base.as_ptr().read(),
                 0,
                 "a warm stack's deep page was not returned"
             );
@@ -592,7 +601,7 @@ mod tests {
         let stacks: Vec<Stack> = (0..HOT_BYTES / size)
             .map(|_| pool.alloc(size).unwrap())
             .collect();
-        let bases = stacks.iter().map(|s| s.base as usize).collect();
+        let bases = stacks.iter().map(|s| s.base.as_ptr() as usize).collect();
         pool.free_batch(stacks);
         bases
     }
@@ -603,7 +612,7 @@ mod tests {
         let out: Vec<Stack> = hot.iter().map(|_| pool.alloc(size).unwrap()).collect();
         for s in &out {
             assert!(
-                hot.contains(&(s.base as usize)),
+                hot.contains(&(s.base.as_ptr() as usize)),
                 "the hot list was not reused first"
             );
         }
@@ -636,13 +645,16 @@ mod tests {
             let (g, _) = s.guard();
             assert!(!readable(g, PAGE), "stack {i}: its guard page is readable");
             assert!(
-                readable(s.base as usize, PAGE),
+                readable(s.base.as_ptr() as usize, PAGE),
                 "stack {i}: its lowest page is not"
             );
         }
         // Handed out in address order, one slot after the other.
         for w in stacks.windows(2) {
-            assert_eq!(w[1].base as usize, w[0].base as usize + MIN_STACK + PAGE);
+            assert_eq!(
+                w[1].base.as_ptr() as usize,
+                w[0].base.as_ptr() as usize + MIN_STACK + PAGE
+            );
         }
     }
 
@@ -655,7 +667,7 @@ mod tests {
             // SAFETY: the stacks are ours; write their top and bottom byte.
             unsafe {
                 s.top().sub(1).write(7);
-                s.base.write(7);
+                s.base.as_ptr().write(7);
             }
         }
         let over = stacks.last().unwrap().base;
@@ -669,7 +681,7 @@ mod tests {
             );
             // SAFETY: as above.
             assert_eq!(
-                unsafe { s.base.read() },
+                unsafe { s.base.as_ptr().read() },
                 7,
                 "a hot stack lost its deep page"
             );
@@ -678,7 +690,7 @@ mod tests {
         assert_eq!(s.base, over);
         // SAFETY: as above.
         assert_eq!(
-            unsafe { s.base.read() },
+            unsafe { s.base.as_ptr().read() },
             0,
             "a stack past the hot bound kept its pages"
         );
@@ -697,7 +709,7 @@ mod tests {
         // The batch's tail goes cold: make it three slots that are not adjacent (three ranges
         // released by one call).
         let cold: Vec<Stack> = [4, 2, 0].into_iter().map(|i| stacks.remove(i)).collect();
-        let cold_bases: Vec<usize> = cold.iter().map(|s| s.base as usize).collect();
+        let cold_bases: Vec<usize> = cold.iter().map(|s| s.base.as_ptr() as usize).collect();
         stacks.extend(cold);
         let hot = fill_hot(&pool, MIN_STACK);
         pool.free_batch(stacks);
@@ -710,7 +722,7 @@ mod tests {
         for s in &again {
             // SAFETY: as above.
             let top = unsafe { s.top().sub(1).read() };
-            if cold_bases.contains(&(s.base as usize)) {
+            if cold_bases.contains(&(s.base.as_ptr() as usize)) {
                 assert_eq!(top, 0, "a cold stack kept its top page");
             } else {
                 assert_eq!(top, 7, "a warm stack lost its top page");
@@ -718,7 +730,7 @@ mod tests {
         }
         let reused = again
             .iter()
-            .filter(|s| cold_bases.contains(&(s.base as usize)))
+            .filter(|s| cold_bases.contains(&(s.base.as_ptr() as usize)))
             .count();
         assert_eq!(reused, 3);
     }

@@ -185,6 +185,23 @@ pub unsafe fn init_stack(
     }
 }
 
+/// Asks the CPU to start moving the cache lines of `[p, p + len)` into this core's cache
+/// for writing (`prefetchw`), so that a later store to memory another core wrote last
+/// does not stall. A hint only: it never faults, whatever the address.
+#[inline(always)]
+pub fn prefetch_write(p: *const u8, len: usize) {
+    let mut a = (p as usize) & !63;
+    let end = p as usize + len;
+    while a < end {
+        // SAFETY: `prefetchw` reads no memory architecturally and cannot fault; every x86_64
+        // CPU executes it (as a hint, or as a no-op where it is unsupported).
+        unsafe {
+            core::arch::asm!("prefetchw [{}]", in(reg) a, options(nostack, preserves_flags, readonly))
+        };
+        a += 64;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

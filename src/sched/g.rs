@@ -73,6 +73,9 @@ pub struct G {
     /// park, or enters `blocking`); read by dumps, as a hint for a running G and exactly for a
     /// parked one held with [`G::try_scan`].
     pub wait: AtomicU64,
+    /// Where the task this G was spawned for lives: a hint written by the spawner for the
+    /// run queue to prefetch (see `runq::Hint`), never dereferenced.
+    pub task: AtomicPtr<u8>,
     pub ctx: UnsafeCell<Ctx>,
 }
 
@@ -106,6 +109,7 @@ impl G {
             parked: AtomicU64::new(0),
             created_by: AtomicPtr::new(std::ptr::null_mut()),
             wait: AtomicU64::new(0),
+            task: AtomicPtr::new(std::ptr::null_mut()),
             ctx: UnsafeCell::new(Ctx {
                 sp: std::ptr::null_mut(),
                 stack: None,
@@ -298,6 +302,18 @@ impl G {
     pub fn created_by(&self) -> Option<&'static Location<'static>> {
         // SAFETY: the pointer is null or came from a &'static Location.
         unsafe { self.created_by.load(Relaxed).as_ref() }
+    }
+}
+
+impl super::runq::Hint for G {
+    #[inline]
+    fn prefetch_deps(p: *const G) {
+        // SAFETY: a G is never freed while its runtime lives (`Sched::allgs` keeps every G ever
+        // made), and a run queue belongs to a P of that runtime; the field is atomic, so a
+        // stale read races with nobody.
+        let task = unsafe { (*p).task.load(Relaxed) };
+        // The task's first two lines: its state, body and result.
+        crate::arch::prefetch_write(task, 128);
     }
 }
 

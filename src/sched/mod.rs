@@ -258,6 +258,12 @@ impl Sched {
                 // SAFETY: we hold p.
                 let pl = unsafe { p.local() };
                 let g = pl.gfree.pop().or_else(|| self.gfget_global(pl));
+                // The next spawn's G was last written by the core that ran it: start moving
+                // it here now, so that its stores below do not stall then.
+                if let Some(next) = pl.gfree.last() {
+                    let at = (Arc::as_ptr(next) as *const u8).wrapping_sub(16);
+                    crate::arch::prefetch_write(at, std::mem::size_of::<G>() + 16);
+                }
                 if pl.goid_next == pl.goid_end {
                     pl.goid_next = self.next_goid.fetch_add(GOID_BATCH, Relaxed);
                     pl.goid_end = pl.goid_next + GOID_BATCH;
@@ -285,7 +291,7 @@ impl Sched {
             g
         });
         g.set_id(id, self.cancelling.load(Relaxed));
-        let spent;
+        let mut spent;
         g.created_by
             .store(created_by as *const Location<'static> as *mut _, Relaxed);
         {
@@ -293,9 +299,18 @@ impl Sched {
             let ctx = unsafe { g.ctx() };
             // The previous goroutine's spent task is freed below, on this thread (which is
             // usually the one that allocated it; see `Entry::run`), once no P state is held.
+            g.task.store(entry.addr(), Relaxed);
             spent = std::mem::replace(&mut ctx.entry, entry);
             debug_assert!(ctx.stack.is_none(), "runtime: an idle G kept its stack");
             ctx.stack_size = u32::try_from(stack_size).expect("runtime: stack size above 1 GiB");
+        }
+        if let Some(p) = p {
+            // Likewise the spent task: keep it for one spawn, fetching it meanwhile, and free
+            // the one kept by the previous spawn.
+            // SAFETY: we hold p.
+            let pl = unsafe { p.local() };
+            spent = std::mem::replace(&mut pl.spent, spent);
+            pl.spent.prefetch();
         }
         // SAFETY: we hold the idle G. Names are rare: the lock is taken only when one is set
         // or cleared, so that dumps (which read under it) never see a half-written name.

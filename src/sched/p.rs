@@ -5,7 +5,7 @@
 //! Ms read the queue (and steal from it) through [`runq::Steal`](super::runq::Steal) and read the
 //! counters.
 
-use super::g::G;
+use super::g::{Entry, G};
 use super::runq::{Local, RunQueue};
 use super::timer::Timers;
 use crate::stack::Stack;
@@ -54,6 +54,8 @@ pub struct PLocal {
     /// first, so a ping-pong pair cannot starve the rest of its P.
     pub inherit_streak: u32,
     pub gfree: Vec<Arc<G>>,
+    /// The spent task of the G spawned last, freed by the next spawn (see `Sched::spawn`).
+    pub spent: Entry,
     pub stacks: Vec<Stack>,
     pub goid_next: u64,
     pub goid_end: u64,
@@ -82,6 +84,7 @@ impl P {
                 schedtick: 0,
                 inherit_streak: 0,
                 gfree: Vec::new(),
+                spent: Entry::empty(),
                 stacks: Vec::new(),
                 goid_next: 0,
                 goid_end: 0,

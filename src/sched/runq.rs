@@ -33,6 +33,32 @@ pub const CAPACITY: usize = 256;
 #[cfg(loom)]
 pub const CAPACITY: usize = 4;
 
+/// Starts fetching the `Arc` allocation behind `p` (counts and value) into this core's cache.
+#[inline]
+fn prefetch_arc<G>(p: *const G) {
+    #[cfg(not(loom))]
+    crate::arch::prefetch_write(
+        (p as *const u8).wrapping_sub(16),
+        std::mem::size_of::<G>() + 16,
+    );
+    #[cfg(loom)]
+    let _ = p;
+}
+
+/// How far ahead of the popped G `pop` fetches: the lines of the G `PREFETCH_AHEAD + 1`
+/// places behind it, and what the G `PREFETCH_AHEAD` places behind it will touch (whose lines
+/// the previous pop fetched).
+const PREFETCH_AHEAD: u32 = 1;
+
+/// What the owner's `pop` may fetch ahead for an element it will pop soon.
+pub trait Hint {
+    /// Starts fetching (as a hint: see `arch::prefetch_write`) the memory that running `*p`
+    /// will touch first beyond `*p` itself. `p` is an element that was queued here; it may
+    /// have been taken by a stealer since, so an implementation reads through it only if
+    /// its elements outlive their time in the queue.
+    fn prefetch_deps(p: *const Self);
+}
+
 /// The shared state of one P's run queue.
 pub struct RunQueue<G> {
     head: AtomicU32,
@@ -109,7 +135,7 @@ impl<G> RunQueue<G> {
 /// What `Local::push` could not keep: half the ring plus the pushed G, for the global queue.
 pub type Overflow<G> = Vec<Arc<G>>;
 
-impl<G> Local<'_, G> {
+impl<G: Hint> Local<'_, G> {
     /// Go's `runqput`. With `next`, `g` goes to `runnext` and any G it displaces goes to the tail.
     /// Returns a batch for the global queue when the ring is full.
     #[inline]
@@ -196,6 +222,19 @@ impl<G> Local<'_, G> {
                 .compare_exchange(h, h.wrapping_add(1), AcqRel, Relaxed)
                 .is_ok()
             {
+                // The Gs after this one run soon and were likely last written on another core
+                // (their spawner, or the waker that queued them): start fetching the second
+                // one, and what the first one's run touches beyond itself (its lines were
+                // fetched by the previous pop). A stale slot is harmless: see `Hint`.
+                let n = t.wrapping_sub(h);
+                if PREFETCH_AHEAD + 1 < n {
+                    let at = h.wrapping_add(PREFETCH_AHEAD + 1) as usize % CAPACITY;
+                    prefetch_arc(q.buf[at].load(Relaxed));
+                }
+                if PREFETCH_AHEAD < n {
+                    let at = h.wrapping_add(PREFETCH_AHEAD) as usize % CAPACITY;
+                    G::prefetch_deps(q.buf[at].load(Relaxed));
+                }
                 // SAFETY: the CAS on head gave us the slot's count.
                 return Some(unsafe { Arc::from_raw(g) });
             }
@@ -287,8 +326,19 @@ fn runnext_stays<G>(runnext: &AtomicPtr<G>, seen: *mut G) -> bool {
 
 impl<G> Drop for RunQueue<G> {
     fn drop(&mut self) {
-        // SAFETY: &mut self: nobody else can touch the queue.
-        let local = unsafe { self.local() };
-        while local.pop().is_some() {}
+        // &mut self: nobody else can touch the queue. Each pointer in runnext or between head
+        // and tail owns one count (module docs).
+        let next = self.runnext.swap(ptr::null_mut(), Relaxed);
+        if !next.is_null() {
+            // SAFETY: as above.
+            drop(unsafe { Arc::from_raw(next) });
+        }
+        let (mut h, t) = (self.head.load(Relaxed), self.tail.load(Relaxed));
+        while h != t {
+            let g = self.buf[h as usize % CAPACITY].load(Relaxed);
+            // SAFETY: as above.
+            drop(unsafe { Arc::from_raw(g) });
+            h = h.wrapping_add(1);
+        }
     }
 }

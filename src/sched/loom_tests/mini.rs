@@ -6,7 +6,7 @@
 //! Keep it in step with m.rs / mod.rs: each function names the one it mirrors.
 
 use crate::sched::note::Note;
-use crate::sched::runq::{RunQueue, Steal, CAPACITY};
+use crate::sched::runq::{Hint, RunQueue, Steal, CAPACITY};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
 use loom::sync::{Condvar, Mutex, MutexGuard};
@@ -70,6 +70,11 @@ pub fn print_trace() {
 
 /// A goroutine is just its number. Running G 0 spawns `g0_spawns` more (see `execute`).
 pub type G = usize;
+
+/// The model's Gs are plain numbers: nothing to fetch ahead.
+impl Hint for G {
+    fn prefetch_deps(_: *const G) {}
+}
 
 pub struct Sched {
     procs: usize,

@@ -1,7 +1,7 @@
 //! Loom models of the P's local run queue (`sched/runq.rs`). See the parent module's docs.
 
 use super::model;
-use crate::sched::runq::{RunQueue, Steal};
+use crate::sched::runq::{Hint, RunQueue, Steal};
 use loom::cell::UnsafeCell;
 use loom::thread;
 use std::sync::Arc;
@@ -15,6 +15,11 @@ struct Item {
 // SAFETY: `body` is only touched by the thread that currently holds the item; that the run
 // queue makes this so (with happens-before at every hand-over) is what the models check.
 unsafe impl Sync for Item {}
+
+/// Items are plain values: nothing to fetch ahead.
+impl Hint for Item {
+    fn prefetch_deps(_: *const Item) {}
+}
 
 /// The items of one execution. It keeps two strong counts of each until the end (and leaks
 /// them if the execution fails), so that a queue bug that hands an item out twice shows up as
