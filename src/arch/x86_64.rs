@@ -186,19 +186,51 @@ pub unsafe fn init_stack(
 }
 
 /// Asks the CPU to start moving the cache lines of `[p, p + len)` into this core's cache
-/// for writing (`prefetchw`), so that a later store to memory another core wrote last
-/// does not stall. A hint only: it never faults, whatever the address.
+/// for writing (`prefetchw`, or a plain `prefetcht0` on a CPU without it), so that a later
+/// store to memory another core wrote last does not stall. A hint only: it never faults,
+/// whatever the address.
 #[inline(always)]
 pub fn prefetch_write(p: *const u8, len: usize) {
+    let write = has_prefetchw();
     let mut a = (p as usize) & !63;
     let end = p as usize + len;
     while a < end {
-        // SAFETY: `prefetchw` reads no memory architecturally and cannot fault; every x86_64
-        // CPU executes it (as a hint, or as a no-op where it is unsupported).
-        unsafe {
-            core::arch::asm!("prefetchw [{}]", in(reg) a, options(nostack, preserves_flags, readonly))
-        };
+        if write {
+            // SAFETY: the CPU has PREFETCHW (CPUID, see `has_prefetchw`), which reads no memory
+            // architecturally and cannot fault.
+            unsafe {
+                core::arch::asm!("prefetchw [{}]", in(reg) a, options(nostack, preserves_flags, readonly))
+            };
+        } else {
+            // SAFETY: SSE's prefetch is baseline on x86_64 and cannot fault.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    a as *const i8,
+                )
+            };
+        }
         a += 64;
+    }
+}
+
+/// Whether the CPU has `prefetchw` (CPUID 0x8000_0001, ECX bit 8: PRFCHW, which AMD calls
+/// 3DNowPrefetch). Asked once; 0 = not asked yet, 1 = no, 2 = yes.
+#[inline(always)]
+fn has_prefetchw() -> bool {
+    use core::sync::atomic::{AtomicU8, Ordering::Relaxed};
+    static HAS: AtomicU8 = AtomicU8::new(0);
+    match HAS.load(Relaxed) {
+        0 => {
+            // SAFETY: CPUID is baseline on x86_64, and leaf 0x8000_0001 exists on every x86_64
+            // CPU (it carries the long-mode bit). (`__cpuid` is a safe function since Rust 1.89;
+            // the block is for older compilers.)
+            #[allow(unused_unsafe)]
+            let ecx = unsafe { core::arch::x86_64::__cpuid(0x8000_0001) }.ecx;
+            let yes = ecx & (1 << 8) != 0;
+            HAS.store(1 + u8::from(yes), Relaxed);
+            yes
+        }
+        v => v == 2,
     }
 }
 
