@@ -305,6 +305,9 @@ impl G {
     }
 }
 
+// `runq::prefetch_arc` and `Sched::spawn` find a G's `Arc` counts 16 bytes below it.
+const _: () = assert!(std::mem::align_of::<G>() <= 16);
+
 impl super::runq::Hint for G {
     #[inline]
     fn prefetch_deps(p: *const G) {

@@ -13,6 +13,11 @@
 //!   time slice, which keeps producer/consumer pairs on one P). Stealers take it only on their
 //!   last round.
 //!
+//! * The owner's pop prefetches the Gs queued right behind the one it takes, and what the next
+//!   one's run touches first (its task, through [`Hint`]): they were usually written last on
+//!   another core (their spawner's, or their waker's), and the prefetch overlaps that transfer
+//!   with the run of the G just taken. A hint reads only atomics and never faults.
+//!
 //! The queue is generic so that the loom model can run it on plain values; the scheduler
 //! stores `Arc<G>`. Elements are `Arc`s converted to raw pointers; a pointer in a slot between `head` and
 //! `tail`, or in `runnext`, owns one strong count.
@@ -33,7 +38,8 @@ pub const CAPACITY: usize = 256;
 #[cfg(loom)]
 pub const CAPACITY: usize = 4;
 
-/// Starts fetching the `Arc` allocation behind `p` (counts and value) into this core's cache.
+/// Starts fetching the `Arc` allocation behind `p` (its two counts, 16 bytes below the value
+/// for values aligned to at most 16, and the value) into this core's cache.
 #[inline]
 fn prefetch_arc<G>(p: *const G) {
     #[cfg(not(loom))]
