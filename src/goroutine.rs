@@ -274,7 +274,9 @@ impl Entry {
         self.0.is_none()
     }
 
-    /// The start of the task's allocation (its counts), or null: a prefetch hint.
+    /// The start of the task's allocation, or null: a prefetch hint. The `Arc`'s counts sit
+    /// 16 bytes below the task (more for a task aligned above 16; the hint is then off by the
+    /// padding, harmlessly).
     pub(crate) fn addr(&self) -> *mut u8 {
         match &self.0 {
             Some(t) => (Arc::as_ptr(t) as *const u8).wrapping_sub(16).cast_mut(),
@@ -288,10 +290,7 @@ impl Entry {
     /// another core.
     pub(crate) fn prefetch(&self) {
         if let Some(t) = &self.0 {
-            // The Arc's counts sit 16 bytes below the task (more for a task aligned above 16;
-            // the hint is then off by the padding, harmlessly).
-            let p = (Arc::as_ptr(t) as *const u8).wrapping_sub(16);
-            crate::arch::prefetch_write(p, std::mem::size_of_val(&**t) + 16);
+            crate::arch::prefetch_write(self.addr(), std::mem::size_of_val(&**t) + 16);
         }
     }
 

@@ -221,10 +221,10 @@ fn has_prefetchw() -> bool {
     static HAS: AtomicU8 = AtomicU8::new(0);
     match HAS.load(Relaxed) {
         0 => {
-            // SAFETY: CPUID is baseline on x86_64, and leaf 0x8000_0001 exists on every x86_64
-            // CPU (it carries the long-mode bit). (`__cpuid` is a safe function since Rust 1.89;
-            // the block is for older compilers.)
+            // `__cpuid` is a safe function since Rust 1.89; the block is for older compilers.
             #[allow(unused_unsafe)]
+            // SAFETY: CPUID is baseline on x86_64, and leaf 0x8000_0001 exists on every x86_64
+            // CPU (it carries the long-mode bit).
             let ecx = unsafe { core::arch::x86_64::__cpuid(0x8000_0001) }.ecx;
             let yes = ecx & (1 << 8) != 0;
             HAS.store(1 + u8::from(yes), Relaxed);

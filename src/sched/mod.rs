@@ -261,8 +261,7 @@ impl Sched {
                 // The next spawn's G was last written by the core that ran it: start moving
                 // it here now, so that its stores below do not stall then.
                 if let Some(next) = pl.gfree.last() {
-                    let at = (Arc::as_ptr(next) as *const u8).wrapping_sub(16);
-                    crate::arch::prefetch_write(at, std::mem::size_of::<G>() + 16);
+                    runq::prefetch_arc(Arc::as_ptr(next));
                 }
                 if pl.goid_next == pl.goid_end {
                     pl.goid_next = self.next_goid.fetch_add(GOID_BATCH, Relaxed);

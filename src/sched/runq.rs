@@ -41,7 +41,7 @@ pub const CAPACITY: usize = 4;
 /// Starts fetching the `Arc` allocation behind `p` (its two counts, 16 bytes below the value
 /// for values aligned to at most 16, and the value) into this core's cache.
 #[inline]
-fn prefetch_arc<G>(p: *const G) {
+pub fn prefetch_arc<G>(p: *const G) {
     #[cfg(not(loom))]
     crate::arch::prefetch_write(
         (p as *const u8).wrapping_sub(16),
