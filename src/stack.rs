@@ -320,6 +320,9 @@ impl StackPool {
             return;
         }
         let size = stacks[0].size;
+        // One look at the class: fill its hot list, then decide how many of the rest may stay
+        // warm (racy with other frees once the lock is dropped: the bound is approximate).
+        let mut warm_room = 0;
         if stacks.iter().all(|s| s.size == size) {
             let mut classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(c) = classes.iter_mut().find(|c| c.size == size) {
@@ -327,22 +330,14 @@ impl StackPool {
                 let rest = stacks.split_off(room.min(stacks.len()));
                 c.hot.append(&mut stacks);
                 stacks = rest;
+                if size <= WARM_SIZE_MAX {
+                    warm_room = WARM_MAX.saturating_sub(c.warm.len());
+                }
             }
             if stacks.is_empty() {
                 return;
             }
         }
-        // Decide how many may stay warm (racy with other frees: the bound is approximate).
-        let warm_room = if size <= WARM_SIZE_MAX && stacks.iter().all(|s| s.size == size) {
-            let classes = self.classes.lock().unwrap_or_else(|e| e.into_inner());
-            let warm = classes
-                .iter()
-                .find(|c| c.size == size)
-                .map_or(0, |c| c.warm.len());
-            WARM_MAX.saturating_sub(warm)
-        } else {
-            0
-        };
         let cold = stacks.split_off(warm_room.min(stacks.len()));
         let warm = stacks;
         if !release_deep_batch(&warm) {

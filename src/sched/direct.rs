@@ -61,10 +61,7 @@ pub(super) unsafe fn complete_yield(sched: &Sched, p: *const P, g: Arc<G>) {
     // SAFETY: a non-null p is ours.
     match unsafe { p.as_ref() } {
         Some(p) => sched.runqput(p, g, false),
-        None => {
-            sched.globrunqput(vec![g]);
-            sched.wakep();
-        }
+        None => sched.ready_global(g),
     }
 }
 
@@ -119,10 +116,7 @@ pub(super) unsafe fn complete_park(
         // SAFETY: a non-null p is ours.
         match unsafe { p.as_ref() } {
             Some(p) => sched.runqput(p, g, true),
-            None => {
-                sched.globrunqput(vec![g]);
-                sched.wakep();
-            }
+            None => sched.ready_global(g),
         }
     }
 }

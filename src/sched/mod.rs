@@ -383,6 +383,13 @@ impl Sched {
         }
     }
 
+    /// Queues one runnable G on the global queue and gets an M to run it: how a G is queued
+    /// by a thread that holds no P of its runtime.
+    pub fn ready_global(&self, g: Arc<G>) {
+        self.globrunqput(vec![g]);
+        self.wakep();
+    }
+
     pub fn globrunqput(&self, gs: Vec<Arc<G>>) {
         let mut l = self.lock();
         l.runq.extend(gs);
@@ -449,8 +456,7 @@ impl Sched {
             }
         }
         if let Some(sched) = g.sched.upgrade() {
-            sched.globrunqput(vec![g]);
-            sched.wakep();
+            sched.ready_global(g);
         }
     }
 
