@@ -295,7 +295,8 @@ impl<T> Chan<T> {
         let waiter = Waiter::current(reason);
         let is_g = waiter.is_goroutine();
         let timed = deadline.map(|d| (d, waiter.alarm()));
-        let op = Op::new(waiter);
+        // One node, claimed under our lock, and `give_up` cancels under it too.
+        let op = Op::single(waiter);
         let node = Node::new(&op, 0, (slot as *mut Option<T>).cast());
         let queue = |inner: &'_ mut Inner<T>| -> *mut WaitQ {
             if send {

@@ -16,7 +16,9 @@
 //! 1. [`loom_chan_select_two_claimers`]: a `select`-like op with one node in each of two queues;
 //!    two counterparts pop and claim concurrently and deliver into the claimed node's slot.
 //! 2. [`loom_chan_select_claim_vs_give_up`]: the same while the owner gives up (`give_up` in
-//!    `select`: unlink every node under the locks, then `try_cancel`).
+//!    `select`: unlink every node under the locks, then `try_cancel`);
+//!    [`loom_chan_single_claim_vs_give_up`]: a plain `send`/`recv`'s op (`Op::single`, whose
+//!    claim is a load and a store) claimed by two counterparts while its owner gives up.
 //! 3. [`loom_chan_close_send_recv`], [`loom_chan_close_buffered`] and
 //!    [`loom_chan_close_wakes_waiters`]: close against send and receive, on the real
 //!    `Chan::send_now`/`recv_now`/`close_now` run under the model's lock.
@@ -28,8 +30,10 @@
 //! that is reported as a data race.
 //!
 //! Each model was checked to fail with the protocol broken, one change at a time:
-//! - `try_claim` as a load and a store instead of a CAS: models 1 and 2 (two claims; the
-//!   models 3 cannot see it: on one channel every claim happens under its lock);
+//! - `try_claim` as a load and a store instead of a CAS: models 1 and 2 (two claims; models
+//!   2b and 3 cannot see it: on one channel every claim happens under its lock, which is why
+//!   `Op::single` may claim that way);
+//! - a single op cancelled while its node is still queued, without the queue's lock: model 2b;
 //! - `finish` storing `Relaxed`, or `Op::state` loading `Relaxed`: every model (causality
 //!   violation on a slot or payload);
 //! - `try_cancel` succeeding even on a claimed op: model 2;
@@ -308,6 +312,70 @@ fn loom_chan_select_claim_vs_give_up() {
     });
 }
 
+/// Model 2b: the op of a plain `send`/`recv` (`Op::single`, claimed by a load and a store, not
+/// a CAS) in one queue, with two counterparts claiming from that queue while the owner gives up
+/// (`Chan::wait`'s `give_up`: unlink, then `try_cancel`, under the same lock). Exactly one of
+/// {the cancel, one claim} wins, and a claimed op gets exactly its claimer's value.
+#[test]
+fn loom_chan_single_claim_vs_give_up() {
+    model(None, || {
+        let q = Queue::new();
+        let counts = Arc::new(Counts::default());
+        // Leaked if a check fails, as in `Frame`: the counterparts may still point into it.
+        let op = std::mem::ManuallyDrop::new(Box::new(Op::single(waiter())));
+        let slot: std::mem::ManuallyDrop<Box<Slot>> =
+            std::mem::ManuallyDrop::new(Box::new(UnsafeCell::new(None)));
+        let node = std::mem::ManuallyDrop::new(Box::new(Node::new(
+            &op,
+            0,
+            (&**slot as *const Slot).cast_mut().cast(),
+        )));
+        // SAFETY: locked; the node is unlinked and lives until the end of the execution.
+        unsafe { q.lock().0.push(&**node) };
+        let ts: Vec<_> = (0..2)
+            .map(|i| {
+                let (q, counts) = (q.clone(), counts.clone());
+                thread::spawn(move || claim_and_deliver(&q, value(i), &counts).map(|_| i))
+            })
+            .collect();
+        // SAFETY: the owner's slot; loom reports a claimer's write not ordered before a read.
+        let read = || slot.with(|p| unsafe { *p });
+        let s = op.state();
+        let won = if decode(s).is_some() {
+            Some(read())
+        } else {
+            let mut g = q.lock();
+            // SAFETY: locked; the node was pushed on this queue (or is unlinked).
+            unsafe { g.0.remove(&**node) };
+            let cancelled = op.try_cancel();
+            drop(g);
+            if cancelled {
+                assert_eq!(read(), None, "a value delivered to a cancelled op");
+                None
+            } else {
+                assert_eq!(decode(wait_final(&op)).map(|d| d.1), Some(Outcome::Done));
+                Some(read())
+            }
+        };
+        assert!(!q.lock().0.contains(&**node), "a node left queued");
+        let claimed: Vec<_> = ts.into_iter().filter_map(|t| t.join().unwrap()).collect();
+        match won {
+            None => assert!(claimed.is_empty(), "claimed {claimed:?} a cancelled op"),
+            Some(v) => assert_eq!(
+                claimed.iter().map(|&i| Some(value(i))).collect::<Vec<_>>(),
+                vec![v],
+                "not exactly one claim, or the wrong value"
+            ),
+        }
+        let n = usize::from(won.is_some());
+        assert_eq!(counts.claims.load(Relaxed), n, "claimed not exactly once");
+        assert_eq!(counts.waiters.load(Relaxed), n, "the waiter taken not once");
+        drop(std::mem::ManuallyDrop::into_inner(node));
+        drop(std::mem::ManuallyDrop::into_inner(slot));
+        drop(std::mem::ManuallyDrop::into_inner(op));
+    });
+}
+
 /// A value sent through a model channel; its body is a loom cell written by the sender and
 /// read by whoever ends up with the value, so loom checks the hand-over.
 struct Payload {
@@ -376,7 +444,7 @@ impl MChan {
             SendNow::Full(v) => v,
         };
         let mut slot = Some(v);
-        let op = Op::new(waiter());
+        let op = Op::single(waiter());
         let node = Node::new(&op, 0, (&mut slot as *mut Option<Payload>).cast());
         // SAFETY: locked; node, op and slot live in this frame until the op is final, and a
         // final op's node was popped by its claimer (checked below).
@@ -411,7 +479,7 @@ impl MChan {
             RecvNow::Empty => {}
         }
         let mut slot: Option<Payload> = None;
-        let op = Op::new(waiter());
+        let op = Op::single(waiter());
         let node = Node::new(&op, 0, (&mut slot as *mut Option<Payload>).cast());
         // SAFETY: as in `send`.
         unsafe { g.0.recvq.push(&node) };

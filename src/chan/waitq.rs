@@ -81,6 +81,11 @@ pub struct Op {
     waiter: UnsafeCell<Option<Waiter>>,
     /// Written by the claimer before publishing [`Outcome::Paired`].
     partner: Cell<Partner>,
+    /// The op has one node, and while that node is queued the op's state changes only under
+    /// its channel's lock (a plain `send`/`recv`: counterparts claim it in `pop_claim`; the
+    /// owner unlinks it under the lock before it cancels), so a claim, always made under the
+    /// lock, needs no atomic read-modify-write.
+    single: bool,
 }
 
 impl Op {
@@ -93,6 +98,17 @@ impl Op {
                 op: ptr::null(),
                 slot: ptr::null_mut(),
             }),
+            single: false,
+        }
+    }
+
+    /// An op for a wait in one channel's queue whose owner gives up only under that channel's
+    /// lock (see `Op::single`): its claim is a load and a store, not a CAS.
+    #[inline]
+    pub fn single(waiter: Waiter) -> Op {
+        Op {
+            single: true,
+            ..Op::new(waiter)
         }
     }
 
@@ -104,6 +120,16 @@ impl Op {
     /// `WAITING -> CLAIMED`; true if the caller now owns the op's completion.
     #[inline]
     pub fn try_claim(&self) -> bool {
+        if self.single {
+            // Only under the channel lock, which every other change of the state also holds
+            // (see `Op::single`): no one can move the state between the load and the store.
+            // The lock orders the owner's writes (waiter, slot) before ours.
+            if self.state.load(Relaxed) != WAITING {
+                return false;
+            }
+            self.state.store(CLAIMED, Relaxed);
+            return true;
+        }
         self.state
             .compare_exchange(WAITING, CLAIMED, AcqRel, Acquire)
             .is_ok()
