@@ -319,6 +319,9 @@ impl<F: FnOnce()> Drop for OnDrop<F> {
 /// gave up returns None. A goroutine cancelled by its runtime's shutdown while it waits runs
 /// `give_up` (and, if a counterpart claimed the op meanwhile, waits for it to finish) before it
 /// unwinds on, so its frame is never in use when it is popped.
+// Always inlined: a park is one stack frame down to the switch (ARCHITECTURE.md,
+// "one frame per park").
+#[inline(always)]
 pub fn block(
     op: &Op,
     is_goroutine: bool,

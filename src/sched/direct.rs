@@ -135,7 +135,9 @@ impl M {
     /// goroutine's registers are saved: a park's `unlock` follows the rules of `Action::Park`,
     /// stays alive until the goroutine is resumed, and is small (it runs on the next
     /// goroutine's stack).
-    #[inline]
+    // Always inlined: a park is one stack frame down to the switch (ARCHITECTURE.md,
+    // "one frame per park").
+    #[inline(always)]
     pub(super) unsafe fn switch_direct(&self, handoff: impl FnOnce(Arc<G>) -> Handoff) -> bool {
         let p_ptr = self.p();
         if p_ptr.is_null() {

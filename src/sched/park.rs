@@ -74,7 +74,9 @@ pub(crate) fn current_thread() -> Thread {
 /// last switch). For `Action::Park` and `Action::Call`, the closure must stay alive until the
 /// G is resumed; for a direct park it must also be small (it may run on another goroutine's
 /// stack).
-#[inline]
+// Always inlined: a park is one stack frame down to the switch (ARCHITECTURE.md,
+// "one frame per park").
+#[inline(always)]
 unsafe fn switch_to_g0(m: *const M, action: Action, direct: bool) {
     // SAFETY: we run on m as its current G; accesses go through raw pointers and none is used
     // after the switch, since we may resume on another M.
@@ -149,7 +151,9 @@ pub fn park_with(unlock: &mut dyn FnMut() -> bool, cancellable: bool) {
 
 /// [`park_with`], where `direct` allows switching straight to the P's next goroutine, which
 /// then runs `unlock` on its own stack (see `direct.rs`): only for small closures.
-#[inline]
+// Always inlined: a park is one stack frame down to the switch (ARCHITECTURE.md,
+// "one frame per park").
+#[inline(always)]
 fn park_impl(unlock: &mut dyn FnMut() -> bool, cancellable: bool, direct: bool) {
     let (m, g) = current().expect("runtime: park outside a goroutine");
     // SAFETY: the running G is alive while it runs.
@@ -214,7 +218,9 @@ pub fn exitsyscall_requeue() {
 ///
 /// # Safety
 /// As for [`switch_to_g0`].
-#[inline]
+// Always inlined: a park is one stack frame down to the switch (ARCHITECTURE.md,
+// "one frame per park").
+#[inline(always)]
 unsafe fn switch_pinned(m: *const M, action: impl FnOnce(bool) -> Action, direct: bool) {
     let pin = panicking();
     if pin {
@@ -345,7 +351,9 @@ impl Waiter {
     }
 
     /// [`Waiter::block`], optionally immune to cancellation (see [`park_with`]).
-    #[inline]
+    // Always inlined: a park is one stack frame down to the switch (ARCHITECTURE.md,
+    // "one frame per park").
+    #[inline(always)]
     pub fn block_with<T>(is_goroutine: bool, guard: T, cancellable: bool) {
         if is_goroutine {
             let mut guard = Some(guard);
