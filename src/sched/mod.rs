@@ -422,7 +422,9 @@ impl Sched {
 
     /// Makes a parked G runnable again if `seq` is still its current park. Callable from any
     /// thread: a goroutine of this or another runtime, g0, or a plain OS thread.
-    #[inline]
+    // Always inlined: the waker's side of a hop stays in its caller's frame (ARCHITECTURE.md,
+    // "one frame per park").
+    #[inline(always)]
     pub fn ready(g: Arc<G>, seq: u64) {
         if g.try_ready(seq) {
             Sched::enqueue_readied(g);

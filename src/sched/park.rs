@@ -335,7 +335,9 @@ impl Waiter {
     }
 
     /// Wakes the waiter (a no-op for a goroutine park that has already ended).
-    #[inline]
+    // Always inlined: the waker's side of a hop stays in its caller's frame (ARCHITECTURE.md,
+    // "one frame per park").
+    #[inline(always)]
     pub fn wake(self) {
         match self {
             Waiter::G { g, seq } => Sched::ready(g, seq),
