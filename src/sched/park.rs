@@ -167,8 +167,9 @@ fn park_impl(unlock: &mut dyn FnMut() -> bool, cancellable: bool, direct: bool) 
         unsafe { std::mem::transmute(unlock as *mut dyn FnMut() -> bool) };
     // SAFETY: we are on a goroutine, on m; the closure outlives the park.
     unsafe { switch_pinned(m, |pin| Action::Park(unlock, pin || !cancellable), direct) };
+    // Resumed (maybe on another M: `m` is stale now), but still the same goroutine on the same
+    // G, so `g` holds.
     if cancellable {
-        let g = current_g().expect("runtime: resumed outside a goroutine");
         check_cancel(g, &mut || true);
     }
 }
@@ -200,8 +201,9 @@ pub fn yield_now() {
     // As in `park`, an unwinding goroutine comes back on the same thread (`switch_pinned`).
     // SAFETY: we are on a goroutine, running on m.
     unsafe { switch_pinned(m, |_| Action::Yield, true) };
-    let g = current_g().expect("runtime: resumed outside a goroutine");
-    check_cancel(g, &mut || true);
+    // The same goroutine, so the same G (only `m` is stale).
+    // SAFETY: as above.
+    check_cancel(unsafe { &*g }, &mut || true);
 }
 
 /// Leaves this M, which has no P, for whichever M with a P picks the G up: the slow path of
