@@ -9,7 +9,9 @@
 //! - The op's state moves `WAITING -> CLAIMED -> final` (a counterpart that wins the claim CAS
 //!   moves the value, takes the waiter, then publishes the final state with `Release`), or
 //!   `WAITING -> CANCELLED` (the owner gives up, under the locks of every channel it waits on).
-//!   The claim CAS is what makes a `select` complete exactly one case.
+//!   The claim CAS is what makes a `select` complete exactly one case. A plain `send`/`recv`
+//!   ([`Op::single`]) has one node, claimed only under its channel's lock, which its owner
+//!   also holds to unlink it before cancelling: its claim is a load and a store.
 //! - The slot behind `Node::slot` belongs to the counterpart between a successful claim and
 //!   the final state, and to the owner otherwise.
 //!
