@@ -248,29 +248,40 @@ impl<G: Hint> Local<'_, G> {
     }
 
     /// Go's `runqsteal`: move about half of `victim`'s Gs into this queue and return one to run.
+    /// The Gs are copied straight from the victim's ring into ours (no allocation).
     pub fn steal_from(&self, victim: Steal<'_, G>, steal_runnext: bool) -> Option<Arc<G>> {
         let q = self.0;
         let t = q.tail.load(Relaxed); // only we write tail
         let h = q.head.load(Acquire);
         // Room left in our ring; consumers only ever add room while we copy.
         let room = CAPACITY - t.wrapping_sub(h) as usize;
-        let mut grabbed = victim.grab(steal_runnext, room.min(CAPACITY / 2));
-        let last = grabbed.pop()?;
-        let n = grabbed.len();
-        for (i, g) in grabbed.into_iter().enumerate() {
-            q.buf[(t as usize + i) % CAPACITY].store(Arc::into_raw(g) as *mut G, Relaxed);
+        let n = victim.grab_into(q, t, steal_runnext, room.min(CAPACITY / 2));
+        if n == 0 {
+            return None;
         }
+        // The last G grabbed runs now; the others are published to our consumers.
+        let n = n as u32 - 1;
+        let last = q.buf[t.wrapping_add(n) as usize % CAPACITY].load(Relaxed);
         if n > 0 {
-            q.tail.store(t.wrapping_add(n as u32), Release); // publishes the copied slots
+            q.tail.store(t.wrapping_add(n), Release); // publishes the copied slots
         }
-        Some(last)
+        // SAFETY: `grab_into` moved one count per grabbed G into our slots from `t` on; the
+        // last of them was not published, so its count is ours.
+        Some(unsafe { Arc::from_raw(last) })
     }
 }
 
 impl<G> Steal<'_, G> {
-    /// Go's `runqgrab`: take up to half (at most `max`) of the ring, or runnext if the ring is
-    /// empty and `steal_runnext` is set.
-    pub fn grab(&self, steal_runnext: bool, max: usize) -> Vec<Arc<G>> {
+    /// Go's `runqgrab`: move up to half (at most `max`) of the ring, or runnext if the ring is
+    /// empty and `steal_runnext` is set, into `dst`'s slots from `dst_tail` on. Returns how
+    /// many Gs it moved; their counts are then owned by those slots, unpublished (`dst`'s
+    /// tail is left to the caller).
+    ///
+    /// The caller must be `dst`'s owner, with `dst_tail` its current tail and at least `max`
+    /// free slots from it. Writing there before our CAS on the victim's `head` is safe: no
+    /// consumer of `dst` reads beyond its tail, and a failed CAS just lets the retry overwrite
+    /// the copy (slots are atomics and the copy owned nothing yet).
+    fn grab_into(&self, dst: &RunQueue<G>, dst_tail: u32, steal_runnext: bool, max: usize) -> usize {
         let q = self.0;
         loop {
             let h = q.head.load(Acquire);
@@ -278,7 +289,7 @@ impl<G> Steal<'_, G> {
             let n = t.wrapping_sub(h) as usize;
             let n = (n - n / 2).min(max);
             if n == 0 {
-                if steal_runnext {
+                if steal_runnext && max > 0 {
                     let next = q.runnext.load(Acquire);
                     if !next.is_null()
                         && runnext_stays(&q.runnext, next)
@@ -286,25 +297,26 @@ impl<G> Steal<'_, G> {
                             .compare_exchange(next, ptr::null_mut(), AcqRel, Relaxed)
                             .is_ok()
                     {
-                        // SAFETY: the CAS moved runnext's count to us.
-                        return vec![unsafe { Arc::from_raw(next) }];
+                        // The CAS moved runnext's count to us; the slot now owns it.
+                        dst.buf[dst_tail as usize % CAPACITY].store(next, Relaxed);
+                        return 1;
                     }
                 }
-                return Vec::new();
+                return 0;
             }
             if n > CAPACITY / 2 {
                 continue; // read an inconsistent h and t; try again
             }
-            let batch = q.read_slots(h, n);
+            for i in 0..n {
+                let g = q.buf[(h as usize + i) % CAPACITY].load(Relaxed);
+                dst.buf[(dst_tail as usize + i) % CAPACITY].store(g, Relaxed);
+            }
             if q.head
                 .compare_exchange(h, h.wrapping_add(n as u32), AcqRel, Relaxed)
                 .is_ok()
             {
-                // SAFETY: the CAS on head transferred these slots' counts to us.
-                return batch
-                    .into_iter()
-                    .map(|p| unsafe { Arc::from_raw(p) })
-                    .collect();
+                // The CAS on head transferred these slots' counts to the copies in `dst`.
+                return n;
             }
         }
     }
