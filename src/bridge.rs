@@ -11,7 +11,6 @@
 //! the future was polled with. The executor thread never blocks.
 
 use crate::diag::WaitReason;
-use crate::goroutine::wrap;
 use crate::sched::park::Waiter;
 use crate::Runtime;
 use std::future::Future;
@@ -188,7 +187,7 @@ impl Runtime {
             waker: None,
         }));
         let s = shared.clone();
-        let (entry, _task) = wrap(move || {
+        let (entry, _task) = crate::task::new(move || {
             let r = panic::catch_unwind(AssertUnwindSafe(f));
             let waker = {
                 let mut slot = s.lock().unwrap_or_else(PoisonError::into_inner);

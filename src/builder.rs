@@ -5,7 +5,6 @@
 //! from the calling (plain) thread and blocks that thread until the goroutine returns. Dropping
 //! the runtime shuts it down: see "Shutdown" in ARCHITECTURE.md and [`Runtime`].
 
-use crate::goroutine::wrap;
 use crate::sched::{m, Sched, MAX_PROCS};
 use crate::stack;
 use crate::Deadlock;
@@ -298,7 +297,7 @@ impl Runtime {
         if !m::current_m().is_null() {
             panic!("gort::run called from inside a goroutine; use gort::go to start a goroutine");
         }
-        let (entry, packet) = wrap(f);
+        let (entry, packet) = crate::task::new(f);
         // Deadlock reports (`Deadlock::Panic`) wake the threads waiting here.
         let me = std::thread::current();
         let seen = {
@@ -319,7 +318,7 @@ impl Runtime {
                 .0
                 != seen
         };
-        let r = packet.wait_or(&reported);
+        let r = packet.join_or(&reported);
         let report = {
             let mut d = self
                 .sched
@@ -333,10 +332,8 @@ impl Runtime {
         };
         match r {
             Some(r) => r,
-            None => {
-                packet.detach();
-                panic::panic_any(report)
-            }
+            // (join_or detached the goroutine.)
+            None => panic::panic_any(report),
         }
     }
 }

@@ -69,6 +69,7 @@ mod signal;
 mod stack;
 pub mod sync;
 mod sysmon;
+mod task;
 pub mod time;
 
 pub use bridge::{block_on, GoFuture};

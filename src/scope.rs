@@ -6,8 +6,9 @@
 //! [`ScopeData`] count through its task, released when the task is dropped (by the goroutine or
 //! by its handle, whichever is last); `scope` waits for the count to reach zero.
 
-use crate::goroutine::{current_sched, Entry, GoId, Join, Runnable, Task};
+use crate::goroutine::{current_sched, GoId};
 use crate::sched::park::{WaitReason, Waiter};
+use crate::task::{self, TaskRef};
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::*};
@@ -58,7 +59,7 @@ pub struct Scope<'scope, 'env: 'scope> {
 
 /// A handle to join a goroutine started in a [`Scope`].
 pub struct ScopedJoinHandle<'scope, T> {
-    task: Arc<dyn Join<T> + 'scope>,
+    task: TaskRef<T>,
     id: GoId,
     _scope: PhantomData<&'scope ()>,
 }
@@ -144,27 +145,15 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     {
         let (m, sched) = current_sched("gort::Scope::go");
         self.data.running.fetch_add(1, Relaxed);
-        let task = Task::new(f, Some(self.data.clone()));
-        let run: Arc<dyn Runnable + 'scope> = task.clone();
-        let join: Arc<dyn Join<T> + 'scope> = task;
         // SAFETY: `scope` waits for `running` to reach zero before returning, and the count is
-        // released only when the task (body, result and all) is dropped by its last owner, so
-        // every 'scope borrow outlives its uses. The lifetime is erased only to store the task
-        // in the scheduler, which does not care about it. (SAFETY argument for the transmute.)
-        let run: Arc<dyn Runnable + 'static> = unsafe { std::mem::transmute(run) };
+        // released only when the task (body, result and all) is freed by its last owner, so
+        // every 'scope borrow outlives its uses.
+        let (entry, task) = unsafe { task::new_scoped(f, Some(self.data.clone())) };
         // SAFETY: m is this thread's M.
-        let id = unsafe {
-            sched.spawn(
-                m,
-                Entry::new(run),
-                None,
-                sched.default_stack,
-                Location::caller(),
-            )
-        };
+        let id = unsafe { sched.spawn(m, entry, None, sched.default_stack, Location::caller()) };
         crate::sched::park::poll_cancel();
         ScopedJoinHandle {
-            task: join,
+            task,
             id: GoId(id),
             _scope: PhantomData,
         }
@@ -181,7 +170,7 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// });
     /// ```
     pub fn join(self) -> std::thread::Result<T> {
-        self.task.wait()
+        self.task.join()
     }
 
     /// The goroutine's id.

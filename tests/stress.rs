@@ -365,3 +365,86 @@ fn a_million_parked_in_a_join_chain() {
         assert!(live >= n, "num_goroutine {live} with {n} goroutines alive");
     });
 }
+
+/// Counts its drops in `.1`.
+struct Counted(usize, &'static AtomicUsize);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.fetch_add(1, SeqCst);
+    }
+}
+
+/// The task protocol (src/task.rs: no reference count, each side says when it is done) under
+/// every order of a goroutine's finish against its handle's detach or join: handles dropped at
+/// once, dropped after a racing delay, joined by a goroutine, or joined by a plain thread.
+/// Every body and every result must be dropped exactly once (a double free or a leak shows as
+/// a wrong count), and every join must return its own goroutine's value.
+#[test]
+fn join_and_detach_race_the_finish() {
+    static BODIES: AtomicUsize = AtomicUsize::new(0);
+    static RESULTS: AtomicUsize = AtomicUsize::new(0);
+    let _s = serial();
+    watchdog(LIMIT_SECS, || {
+        let n = 200_000;
+        let rt = Builder::new().procs(4).build().unwrap();
+        let (to_thread, from_gs) = std::sync::mpsc::channel::<(usize, gort::JoinHandle<Counted>)>();
+        let thread_joiner = std::thread::spawn(move || {
+            for (i, h) in from_gs {
+                let r = h.join().unwrap();
+                assert_eq!(
+                    r.0, i,
+                    "a plain thread's join returned another goroutine's value"
+                );
+            }
+        });
+        rt.run(move || {
+            let mut joins = Vec::new();
+            for i in 0..n {
+                let body = Counted(i, &BODIES);
+                let h = gort::go(move || {
+                    let b = body;
+                    for _ in 0..i % 3 {
+                        runtime::gosched();
+                    }
+                    Counted(b.0, &RESULTS)
+                });
+                match i % 4 {
+                    0 => drop(h),
+                    1 => {
+                        let d = gort::go(move || {
+                            for _ in 0..i % 5 {
+                                runtime::gosched();
+                            }
+                            drop(h)
+                        });
+                        drop(d);
+                    }
+                    2 => joins.push((i, h)),
+                    _ => to_thread.send((i, h)).unwrap(),
+                }
+                if joins.len() == 64 {
+                    let js = std::mem::take(&mut joins);
+                    gort::go(move || {
+                        for (k, (i, h)) in js.into_iter().enumerate() {
+                            if k % 2 == 0 {
+                                runtime::gosched();
+                            }
+                            let r = h.join().unwrap();
+                            assert_eq!(r.0, i, "a goroutine's join returned another's value");
+                        }
+                    });
+                }
+            }
+            for (i, h) in joins {
+                assert_eq!(h.join().unwrap().0, i);
+            }
+            drop(to_thread);
+            gosched_until(120, "every result dropped", || RESULTS.load(SeqCst) >= n);
+        });
+        thread_joiner.join().unwrap();
+        drop(rt);
+        assert_eq!(BODIES.load(SeqCst), n, "bodies dropped");
+        assert_eq!(RESULTS.load(SeqCst), n, "results dropped");
+    });
+}

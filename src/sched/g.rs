@@ -48,7 +48,7 @@ const SEQ_ONE: u64 = 0x100;
 /// See "Walking a parked goroutine's stack" in `diag/mod.rs`.
 const SCAN: u64 = 0x80;
 
-pub use crate::goroutine::Entry;
+pub use crate::task::Entry;
 
 pub struct G {
     /// Goroutine id (low 63 bits; written by the spawning P before the G is published) and

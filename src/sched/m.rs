@@ -38,6 +38,9 @@ pub enum Action {
     None,
     /// Put the G at the tail of the local run queue.
     Yield,
+    /// Put the G at the tail of the global run queue, behind everything queued before it on
+    /// any P (Go's `goschedImpl`): see `park::yield_global`.
+    YieldGlobal,
     /// Mark the G waiting, then run this function (which publishes the G's waiter record, or
     /// releases the lock guarding the queue it is in). It runs on g0, must not panic or park,
     /// and must not touch the G's stack once the record is visible: from then on a waker may
@@ -423,6 +426,10 @@ impl M {
         match action {
             // SAFETY: a non-null p is ours; the G just switched out of its yield.
             Action::Yield => unsafe { super::direct::complete_yield(sched, p, g) },
+            Action::YieldGlobal => {
+                g.set_state(g::RUNNABLE);
+                sched.ready_global(g);
+            }
             Action::ExitSyscall => {
                 // Go's `exitsyscall0`: under the scheduler lock, either an idle P appeared
                 // since the G looked (then it runs here, next), or the G goes to the global

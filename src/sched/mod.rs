@@ -320,16 +320,35 @@ impl Sched {
             }
         }
         g.set_state(RUNNABLE);
-        match p {
+        // Whether this spawn overflowed our P's run queue (half of it went to the global one).
+        let overflowed = match p {
             // SAFETY: we hold p.
-            Some(p) => self.runqput(p, g, true),
-            None => self.globrunqput(vec![g]),
-        }
+            Some(p) => match unsafe { p.runq_local() }.push(g, true) {
+                Some(batch) => {
+                    self.globrunqput(batch);
+                    true
+                }
+                None => false,
+            },
+            None => {
+                self.globrunqput(vec![g]);
+                false
+            }
+        };
         self.wakep();
         drop(section);
         // Last, with no P state held: it may run a result's destructor (user code that could
         // even park) if the result's handle was dropped while its goroutine was finishing.
         drop(spent);
+        // A spawner that filled its P's run queue lets what it spawned run first
+        // (ARCHITECTURE.md, "spawn storms"). Not on g0 (a timer function spawns too).
+        if overflowed {
+            if self.runqsize.load(Relaxed) > runq::CAPACITY {
+                park::yield_global();
+            } else {
+                park::yield_now();
+            }
+        }
         id
     }
 

@@ -206,6 +206,20 @@ pub fn yield_now() {
     check_cancel(unsafe { &*g }, &mut || true);
 }
 
+/// Yields the current goroutine to the back of the global run queue, so that it runs again
+/// only after everything queued before it, on this P or on the global queue (Go's `Gosched`
+/// does this; `yield_now` keeps the G on its P). How a spawner that overflowed its P's run
+/// queue lets what it spawned run (see `Sched::spawn`). A no-op on a plain thread or g0.
+pub fn yield_global() {
+    let Some((m, g)) = current() else { return };
+    // SAFETY: the running G is alive while it runs.
+    check_cancel(unsafe { &*g }, &mut || true);
+    // SAFETY: we are on a goroutine, running on m.
+    unsafe { switch_pinned(m, |_| Action::YieldGlobal, false) };
+    // SAFETY: the same goroutine, so the same G.
+    check_cancel(unsafe { &*g }, &mut || true);
+}
+
 /// Leaves this M, which has no P, for whichever M with a P picks the G up: the slow path of
 /// returning from `blocking` (see `syscall.rs`). Like a park, a goroutine that is unwinding
 /// stays on its thread (pinned, it waits for its M to be handed a P).

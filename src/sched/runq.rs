@@ -281,7 +281,13 @@ impl<G> Steal<'_, G> {
     /// free slots from it. Writing there before our CAS on the victim's `head` is safe: no
     /// consumer of `dst` reads beyond its tail, and a failed CAS just lets the retry overwrite
     /// the copy (slots are atomics and the copy owned nothing yet).
-    fn grab_into(&self, dst: &RunQueue<G>, dst_tail: u32, steal_runnext: bool, max: usize) -> usize {
+    fn grab_into(
+        &self,
+        dst: &RunQueue<G>,
+        dst_tail: u32,
+        steal_runnext: bool,
+        max: usize,
+    ) -> usize {
         let q = self.0;
         loop {
             let h = q.head.load(Acquire);
