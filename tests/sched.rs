@@ -291,3 +291,27 @@ fn direct_switches_respect_locked_goroutines() {
         pong.join().unwrap();
     });
 }
+
+/// A spawn storm: a goroutine that spawns without ever blocking yields to what it spawned once
+/// it overflows its P's run queue (see ARCHITECTURE.md, "spawn storms"), so the goroutines
+/// alive at once stay a few run queues' worth instead of everything spawned so far. Without
+/// that, one P would queue all 200,000 before running any.
+#[test]
+fn a_spawn_storm_runs_what_it_spawned_as_it_goes() {
+    for procs in [1, 2] {
+        let rt = gort::Builder::new().procs(procs).build().unwrap();
+        let most = rt.run(|| {
+            let mut most = 0;
+            for i in 0..200_000u32 {
+                drop(gort::go(move || std::hint::black_box(i)));
+                if i % 64 == 0 {
+                    most = most.max(gort::runtime::num_goroutine());
+                }
+            }
+            most
+        });
+        // 256 local slots, runnext and one overflow batch per P, and the global queue the
+        // spawner waits behind once it passes 256: far below the 200,000 spawned.
+        assert!(most < 5_000, "procs={procs}: {most} goroutines alive at once");
+    }
+}
