@@ -312,6 +312,9 @@ fn a_spawn_storm_runs_what_it_spawned_as_it_goes() {
         });
         // 256 local slots, runnext and one overflow batch per P, and the global queue the
         // spawner waits behind once it passes 256: far below the 200,000 spawned.
-        assert!(most < 5_000, "procs={procs}: {most} goroutines alive at once");
+        assert!(
+            most < 5_000,
+            "procs={procs}: {most} goroutines alive at once"
+        );
     }
 }
