@@ -314,10 +314,12 @@ pub(crate) struct TaskRef<T> {
     _result: PhantomData<T>,
 }
 
-// SAFETY: the handle only moves the result (T: Send) out; the rest is atomics.
-unsafe impl<T: Send> Send for TaskRef<T> {}
-// SAFETY: through &TaskRef only the state is read.
-unsafe impl<T: Send> Sync for TaskRef<T> {}
+// SAFETY: the handle only moves the result out, and tasks exist only for `T: Send` (`new` and
+// `new_scoped` require it), so, like std's `JoinHandle`, the handle is Send and Sync for any
+// `T` it can hold; the rest is atomics, and through &TaskRef only the state is read.
+unsafe impl<T> Send for TaskRef<T> {}
+// SAFETY: as above.
+unsafe impl<T> Sync for TaskRef<T> {}
 
 impl<T> TaskRef<T> {
     fn head(&self) -> &Head<T> {

@@ -373,6 +373,34 @@ fn after_func_runs_in_its_own_goroutine() {
     });
 }
 
+/// A thousand `after_func` timers firing together: their goroutines are spawned from the
+/// scheduler's own stack (g0), which overflows the P's run queue; a spawner on g0 must not
+/// try to yield (see "Spawn storms" in ARCHITECTURE.md), and every function must run.
+#[test]
+fn a_thousand_after_funcs_firing_at_once_all_run() {
+    watchdog(60, || {
+        for procs in [1, 2] {
+            let rt = gort::Builder::new().procs(procs).build().unwrap();
+            rt.run(|| {
+                let n = 1000;
+                let wg = std::sync::Arc::new(gort::sync::WaitGroup::new());
+                wg.add(n);
+                let at = Instant::now() + ms(30);
+                let timers: Vec<_> = (0..n)
+                    .map(|_| {
+                        let wg = wg.clone();
+                        after_func(at.saturating_duration_since(Instant::now()), move || {
+                            wg.done()
+                        })
+                    })
+                    .collect();
+                wg.wait();
+                drop(timers);
+            });
+        }
+    });
+}
+
 #[test]
 fn after_func_from_a_plain_thread_runs_on_a_thread() {
     let (tx, rx) = std::sync::mpsc::channel();

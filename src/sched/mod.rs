@@ -340,9 +340,10 @@ impl Sched {
         // Last, with no P state held: it may run a result's destructor (user code that could
         // even park) if the result's handle was dropped while its goroutine was finishing.
         drop(spent);
-        // A spawner that filled its P's run queue lets what it spawned run first
-        // (ARCHITECTURE.md, "spawn storms"). Not on g0 (a timer function spawns too).
-        if overflowed {
+        // A spawner that overflowed its P's run queue lets what it spawned run first
+        // (ARCHITECTURE.md, "spawn storms"). Only a goroutine yields: a timer function on g0
+        // spawns too (`after_func`), and has nothing to yield.
+        if overflowed && park::current().is_some() {
             if self.runqsize.load(Relaxed) > runq::CAPACITY {
                 park::yield_global();
             } else {
