@@ -340,32 +340,28 @@ impl<T> TaskRef<T> {
     pub(crate) fn join(self) -> std::thread::Result<T> {
         if !g_gone(self.state().load(Acquire)) {
             let w = Waiter::current(WaitReason::Join);
-            let goroutine = w.is_goroutine();
+            if !w.is_goroutine() {
+                return self
+                    .join_or(&|| false)
+                    .expect("runtime: a join that never gives up gave up");
+            }
             // SAFETY: the state is not WAITING yet, so the waiter cell is ours.
             unsafe { *self.head().waiter.get() = Some(w) };
-            let publish = || {
+            // Publish the waiter on g0, once we are marked waiting; if the goroutine finished
+            // meanwhile (DONE), call the park off. The G side wakes us only after RELEASED.
+            // (If a shutdown cancels the park, this unwinds and the handle's drop detaches.)
+            park::park(&mut || {
                 self.state()
                     .compare_exchange(0, WAITING, AcqRel, Acquire)
                     .is_ok()
-            };
-            if goroutine {
-                // Publish the waiter on g0, once we are marked waiting; if the goroutine
-                // finished meanwhile (DONE), call the park off. The G side wakes us only after
-                // RELEASED. (If a shutdown cancels the park, this unwinds and the handle's
-                // drop detaches.)
-                park::park(&mut || publish());
-            } else if publish() {
-                while !g_gone(self.state().load(Acquire)) {
-                    crate::sched::deadlock::park_thread();
-                }
-            }
+            });
         }
         debug_assert!(g_gone(self.state().load(Acquire)));
         self.take_and_free()
     }
 
-    /// [`TaskRef::join`] on a plain thread that also gives up (None, detaching) once `stop`
-    /// returns true; whoever makes `stop` true then unparks the thread.
+    /// [`TaskRef::join`] on a plain thread (how it joins there) that also gives up (None,
+    /// detaching) once `stop` returns true; whoever makes `stop` true then unparks the thread.
     pub(crate) fn join_or(self, stop: &dyn Fn() -> bool) -> Option<std::thread::Result<T>> {
         if !g_gone(self.state().load(Acquire)) {
             // SAFETY: the state is not WAITING yet, so the waiter cell is ours.
