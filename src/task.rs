@@ -22,7 +22,7 @@
 //! thread's does); `waiter` by the joiner until `WAITING`, then by the G side. Each hand-over
 //! is a Release read-modify-write on `state` paired with an Acquire one by the receiving side.
 //!
-//! A G side left owning the memory keeps it as its [`Entry::Spent`]: the G's next spawner frees
+//! A G side left owning the memory keeps it as its spent [`Entry`]: the G's next spawner frees
 //! it, on the thread that usually allocated it (see `Sched::spawn`). Scoped tasks are freed at
 //! once instead, since freeing one releases its scope.
 //!
@@ -122,7 +122,7 @@ where
     });
     let p = NonNull::from(Box::leak(task));
     (
-        Entry::Unrun(p.cast()),
+        Entry::new(Kind::Unrun(p.cast())),
         TaskRef {
             head: p.cast(),
             _result: PhantomData,
@@ -218,7 +218,14 @@ impl<T> Head<T> {
 ///
 /// Dropping an unrun entry cancels the task (its join returns `Err` with a
 /// [`Cancelled`](crate::runtime::Cancelled) payload).
-pub enum Entry {
+///
+/// One pointer (8 bytes in the G): null for no task, else the task's header, with the low bit
+/// set for a spent one (headers are 8-byte aligned). See [`Kind`].
+pub struct Entry(*mut Header);
+
+/// What an [`Entry`] holds.
+#[derive(Clone, Copy)]
+enum Kind {
     /// No task (an idle G, or one whose task belongs to its handle now).
     Empty,
     /// A task to run.
@@ -227,26 +234,43 @@ pub enum Entry {
     Spent(NonNull<Header>),
 }
 
+const SPENT_BIT: usize = 1;
+const _: () = assert!(std::mem::align_of::<Header>() > SPENT_BIT);
+
 // SAFETY: the task's body and result are Send; the entry is used by one G holder at a time.
 unsafe impl Send for Entry {}
 
 impl Entry {
     /// No task.
     pub(crate) fn empty() -> Entry {
-        Entry::Empty
+        Entry(std::ptr::null_mut())
     }
 
-    /// True for [`Entry::Empty`].
+    fn new(kind: Kind) -> Entry {
+        match kind {
+            Kind::Empty => Entry::empty(),
+            Kind::Unrun(p) => Entry(p.as_ptr()),
+            Kind::Spent(p) => Entry(p.as_ptr().map_addr(|a| a | SPENT_BIT)),
+        }
+    }
+
+    fn kind(&self) -> Kind {
+        let p = self.0.map_addr(|a| a & !SPENT_BIT);
+        match NonNull::new(p) {
+            None => Kind::Empty,
+            Some(p) if self.0.addr() & SPENT_BIT != 0 => Kind::Spent(p),
+            Some(p) => Kind::Unrun(p),
+        }
+    }
+
+    /// True for no task.
     pub(crate) fn is_empty(&self) -> bool {
-        matches!(self, Entry::Empty)
+        self.0.is_null()
     }
 
     /// The start of the task's allocation, or null: a prefetch hint.
     pub(crate) fn addr(&self) -> *mut u8 {
-        match self {
-            Entry::Unrun(p) | Entry::Spent(p) => p.as_ptr().cast(),
-            Entry::Empty => std::ptr::null_mut(),
-        }
+        self.0.map_addr(|a| a & !SPENT_BIT).cast()
     }
 
     /// Starts moving the task's first two lines into this core's cache (see
@@ -260,50 +284,59 @@ impl Entry {
     }
 
     /// Runs the body (it catches its own panics). A task the G side is left owning stays in
-    /// the entry as [`Entry::Spent`], for the G's next spawner to free (see `Sched::spawn`),
+    /// the entry as spent, for the G's next spawner to free (see `Sched::spawn`),
     /// so that its memory usually returns to the allocator of the thread that allocated it,
     /// where a cross-thread free would be slow (glibc takes the owning arena's lock). Scoped
     /// tasks are freed at once (freeing one releases its scope).
     pub fn run(&mut self) {
-        let Entry::Unrun(p) = *self else { return };
+        let Kind::Unrun(p) = self.kind() else { return };
         // Not dropped: that would cancel it.
-        std::mem::forget(std::mem::replace(self, Entry::Empty));
-        // SAFETY: an unrun entry is the G side of a live task, which runs it once.
-        let owned = unsafe { (header(p).vtable.run)(p) };
-        *self = Self::after(p, owned);
+        std::mem::forget(std::mem::replace(self, Entry::empty()));
+        // SAFETY: an unrun entry is the G side of a live task, which runs it once; `run` says
+        // whether the G side now owns it, as `after` needs.
+        *self = unsafe { Self::after(p, (header(p).vtable.run)(p)) };
     }
 
     /// What the G side keeps of task `p` once it is done with it.
-    fn after(p: NonNull<Header>, owned: bool) -> Entry {
+    ///
+    /// # Safety
+    /// The G side has just run or cancelled `p`, and `owned` is what that returned: if true,
+    /// the task is live and the G side's alone; if false, the G side must not touch it again.
+    unsafe fn after(p: NonNull<Header>, owned: bool) -> Entry {
         if !owned {
-            return Entry::Empty;
+            return Entry::empty();
         }
-        if header(p).scoped {
-            // SAFETY: the G side owns the task alone.
-            unsafe { (header(p).vtable.free)(p) };
-            return Entry::Empty;
+        // SAFETY: forwarded contract: the task is live and ours alone.
+        unsafe {
+            if header(p).scoped {
+                (header(p).vtable.free)(p);
+                return Entry::empty();
+            }
         }
-        Entry::Spent(p)
+        Entry::new(Kind::Spent(p))
     }
 }
 
-/// The header of a live task.
-fn header<'a>(p: NonNull<Header>) -> &'a Header {
-    // SAFETY: callers hold one side of a live task, which keeps it alive.
+/// The header of task `p`.
+///
+/// # Safety
+/// `p` is a live task the caller holds one side of (which keeps it alive while `'a` lasts).
+unsafe fn header<'a>(p: NonNull<Header>) -> &'a Header {
+    // SAFETY: forwarded contract.
     unsafe { p.as_ref() }
 }
 
 impl Drop for Entry {
     fn drop(&mut self) {
-        match *self {
-            Entry::Empty => {}
-            Entry::Unrun(p) => {
-                // SAFETY: the G side of a live task that never ran: it cancels instead.
-                let owned = unsafe { (header(p).vtable.cancel)(p) };
-                drop(Self::after(p, owned));
+        match self.kind() {
+            Kind::Empty => {}
+            Kind::Unrun(p) => {
+                // SAFETY: the G side of a live task that never ran: it cancels instead, and
+                // `cancel` says whether the G side now owns it, as `after` needs.
+                drop(unsafe { Self::after(p, (header(p).vtable.cancel)(p)) });
             }
             // SAFETY: a spent entry owns its task alone.
-            Entry::Spent(p) => unsafe { (header(p).vtable.free)(p) },
+            Kind::Spent(p) => unsafe { (header(p).vtable.free)(p) },
         }
     }
 }
