@@ -91,6 +91,9 @@ pub struct Ctx {
     /// `lock_os_thread` nesting depth and the M it pins (Go's lockedm).
     pub lock_count: u32,
     pub locked_m: *const M,
+    /// The id of the last goroutine this one spawned: its next spawn gets a larger one even
+    /// from another P's batch of ids (see `Sched::spawn`).
+    pub last_spawned: u64,
 }
 
 // SAFETY: `ctx` is only touched by the G's single current holder (module docs); the rest is
@@ -117,6 +120,7 @@ impl G {
                 entry: Entry::empty(),
                 lock_count: 0,
                 locked_m: std::ptr::null(),
+                last_spawned: 0,
             }),
         }
     }

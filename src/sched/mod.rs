@@ -263,12 +263,23 @@ impl Sched {
                 if let Some(next) = pl.gfree.last() {
                     runq::prefetch_arc(Arc::as_ptr(next));
                 }
-                if pl.goid_next == pl.goid_end {
+                // Ids come from this P's batch, but a spawning goroutine's ids must increase
+                // even when it moved here from another P since its last spawn (it parked, or
+                // yielded in a spawn storm): a batch below its last id is dropped for a new
+                // one (the global counter is past every id handed out).
+                // SAFETY: a P is held only through a non-null m, our own M; its current G
+                // (None on g0) is the goroutine calling us, whose ctx is ours while it runs.
+                let spawner = unsafe { (*m).local().curg.as_deref().map(|g| g.ctx()) };
+                let floor = spawner.as_ref().map_or(0, |c| c.last_spawned);
+                if pl.goid_next == pl.goid_end || pl.goid_next <= floor {
                     pl.goid_next = self.next_goid.fetch_add(GOID_BATCH, Relaxed);
                     pl.goid_end = pl.goid_next + GOID_BATCH;
                 }
                 let id = pl.goid_next;
                 pl.goid_next += 1;
+                if let Some(c) = spawner {
+                    c.last_spawned = id;
+                }
                 P::bump(&p.spawned);
                 (g, id)
             }
@@ -301,6 +312,7 @@ impl Sched {
             g.task.store(entry.addr(), Relaxed);
             spent = std::mem::replace(&mut ctx.entry, entry);
             debug_assert!(ctx.stack.is_none(), "runtime: an idle G kept its stack");
+            ctx.last_spawned = 0;
             ctx.stack_size = u32::try_from(stack_size).expect("runtime: stack size above 1 GiB");
         }
         if let Some(p) = p {
